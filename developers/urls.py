@@ -1,0 +1,4 @@
+"""URLs of the developers app."""
+
+app_name = "developers"
+urlpatterns: list = []

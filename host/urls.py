@@ -1,0 +1,4 @@
+"""URLs of the host app."""
+
+app_name = "host"
+urlpatterns: list = []

@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from marketplace.models import Plugin, PluginVersion
+
+
+class PluginVersionInline(admin.TabularInline):
+    model = PluginVersion
+    extra = 0
+    fields = ["version", "status", "sha256", "size", "quality_score", "published_at", "yanked_at"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(Plugin)
+class PluginAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "name", "developer", "category", "pricing_model", "version", "downloads", "rating_average",
+        "verified", "featured", "published_at",
+    ]
+    list_filter = ["category", "pricing_model", "verified", "featured"]
+    search_fields = ["id", "name", "description", "developer__company_name"]
+    autocomplete_fields = ["developer"]
+    readonly_fields = ["downloads", "ratings", "rating_average", "rating_count", "created_at", "updated_at"]
+    inlines = [PluginVersionInline]
+
+
+@admin.register(PluginVersion)
+class PluginVersionAdmin(admin.ModelAdmin):
+    list_display = ["plugin", "version", "status", "quality_score", "size", "created_at", "published_at"]
+    list_filter = ["status"]
+    search_fields = ["plugin__id", "plugin__name", "version", "sha256"]
+    autocomplete_fields = ["plugin", "uploaded_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["sha256", "size", "manifest", "created_at", "updated_at"]

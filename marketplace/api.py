@@ -1,0 +1,1 @@
+"""The marketplace app's public surface: the only module of it that other apps may import."""

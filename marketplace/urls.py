@@ -1,0 +1,4 @@
+"""URLs of the marketplace app."""
+
+app_name = "marketplace"
+urlpatterns: list = []

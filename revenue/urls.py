@@ -1,0 +1,4 @@
+"""URLs of the revenue app."""
+
+app_name = "revenue"
+urlpatterns: list = []

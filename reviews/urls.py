@@ -1,0 +1,4 @@
+"""URLs of the reviews app."""
+
+app_name = "reviews"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""URLs of the runtime app."""
+
+app_name = "runtime"
+urlpatterns: list = []
