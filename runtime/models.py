@@ -114,3 +114,13 @@ class PluginUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plugin_id} {self.action} {self.outcome}"
+
+
+# The Plugin API's per-installation tables (UI extensions, event subscriptions and deliveries, collections, files).
+from runtime.plugin_api.models import (  # noqa: E402,F401
+    EventDelivery,
+    EventSubscription,
+    StorageDocument,
+    StorageFile,
+    UIExtension,
+)
