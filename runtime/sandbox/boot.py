@@ -1,0 +1,190 @@
+"""The trusted boot script of a plugin worker, run by the SYSTEM python inside the sandbox (standard library only).
+
+Before any plugin code is imported it: sets rlimits, installs an audit hook that names forbidden actions, loads a
+seccomp filter (through libseccomp via ctypes) that kills the process on exec, fork, process-clone, non-AF_UNIX
+sockets, ptrace, mount, namespaces, bpf and friends, and moves the protocol pipes away from fds 0/1 so that a
+plugin's print() cannot corrupt the protocol. Then it serves the worker protocol (aisquare_plugin_sdk.worker).
+
+Usage: python3 -I -S -B boot.py CONFIG_JSON
+"""
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+
+MB = 1024 * 1024
+
+# libseccomp constants (seccomp.h).
+SCMP_ACT_KILL_PROCESS = 0x80000000
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_NE = 1
+SCMP_CMP_MASKED_EQ = 7
+SCMP_FLTATR_CTL_NNP = 3
+
+
+def SCMP_ACT_ERRNO(errno):  # noqa: N802 - the C macro's name
+    return 0x00050000 | (errno & 0xFFFF)
+
+
+ENOSYS = 38
+AF_UNIX = 1
+CLONE_THREAD = 0x00010000
+
+# Killed outright: process creation and exec, tracing, mounts and namespaces, kernel-facing interfaces.
+KILLED_SYSCALLS = (
+    "execve", "execveat", "fork", "vfork",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "pidfd_open",
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mount_setattr", "move_mount",
+    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
+    "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "keyctl", "add_key", "request_key", "open_by_handle_at", "name_to_handle_at", "lookup_dcookie",
+    "personality", "iopl", "ioperm", "vhangup", "uselib", "nfsservctl",
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid",
+)
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                ("datum_b", ctypes.c_uint64)]
+
+
+def load_seccomp():
+    lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                           ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise OSError("seccomp_init failed")
+    lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)
+
+    def rule(action, name, *cmps):
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr < 0:  # not a syscall on this architecture
+            return
+        array = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
+        rc = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), array)
+        if rc < 0:
+            raise OSError(-rc, f"seccomp rule for {name} failed")
+
+    for name in KILLED_SYSCALLS:
+        rule(SCMP_ACT_KILL_PROCESS, name)
+    # clone() is allowed for threads only; a new process (no CLONE_THREAD) is killed.
+    rule(SCMP_ACT_KILL_PROCESS, "clone", (0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0))
+    # clone3's flags live in memory seccomp cannot read: answer ENOSYS so glibc falls back to clone().
+    rule(SCMP_ACT_ERRNO(ENOSYS), "clone3")
+    # Sockets: AF_UNIX only (no network of any kind, no raw or netlink sockets).
+    rule(SCMP_ACT_KILL_PROCESS, "socket", (0, SCMP_CMP_NE, AF_UNIX, 0))
+    rule(SCMP_ACT_KILL_PROCESS, "socketpair", (0, SCMP_CMP_NE, AF_UNIX, 0))
+    rc = lib.seccomp_load(ctx)
+    if rc < 0:
+        raise OSError(-rc, "seccomp_load failed")
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release(ctx)
+
+
+def set_rlimits(limits):
+    def cap(which, value):
+        soft, hard = resource.getrlimit(which)
+        value = int(value)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, limits["memory_mb"] * MB)
+    cap(resource.RLIMIT_DATA, limits["memory_mb"] * MB)
+    cap(resource.RLIMIT_FSIZE, limits["disk_mb"] * MB)
+    cap(resource.RLIMIT_NOFILE, limits["max_open_files"])
+    cap(resource.RLIMIT_NPROC, limits["max_threads"])  # ignored when the real uid maps to root: seccomp holds
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_MEMLOCK, 0)
+    cap(resource.RLIMIT_MSGQUEUE, 0)
+    cap(resource.RLIMIT_NICE, 0)
+    cap(resource.RLIMIT_RTPRIO, 0)
+    cap(resource.RLIMIT_SIGPENDING, 64)
+    # The CPU limit spans the worker's life (the host recycles workers long before); per-call time is the host's.
+    soft = int(limits["worker_cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 2))
+
+
+# Audit events that are always forbidden: they name the attack before seccomp would kill the process.
+FORBIDDEN_EVENTS = {
+    "os.exec": "exec", "os.posix_spawn": "exec", "os.spawn": "exec", "os.system": "exec",
+    "subprocess.Popen": "exec", "os.fork": "fork", "os.forkpty": "fork", "pty.spawn": "exec",
+    "os.kill": "signal", "os.killpg": "signal", "signal.pthread_kill": "signal",
+    "socket.connect": "network", "socket.bind": "network", "socket.sendto": "network",
+    "socket.getaddrinfo": "network", "socket.gethostbyname": "network",
+}
+
+
+def install_audit_hook(report):
+    own_pid = os.getpid()
+
+    def hook(event, args):
+        reason = FORBIDDEN_EVENTS.get(event)
+        if event == "socket.__new__" and args and args[1] != AF_UNIX:
+            reason = "network"
+        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            # A plugin may signal itself (e.g. a library's own alarm); anything else is an attack on the host.
+            reason = None if event == "signal.pthread_kill" or args[0] in (own_pid, 0) else "signal"
+        elif event in ("socket.connect", "socket.bind", "socket.sendto"):
+            sock = args[0]
+            reason = None if getattr(sock, "family", None) == AF_UNIX else "network"
+        if reason:
+            report(reason, f"{event} {str(args)[:200]}")
+            os._exit(70)
+
+    sys.addaudithook(hook)
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    limits = config["limits"]
+    # The protocol pipes move to private fds; 0 and 1 become /dev/null and stderr, so a plugin's print() or
+    # input() cannot forge or corrupt protocol messages by accident.
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+
+    def report(reason, detail):
+        try:
+            line = json.dumps({"type": "violation", "reason": reason, "detail": detail}) + "\n"
+            proto_out.write(line.encode())
+        except Exception:  # noqa: BLE001, S110 - best effort before exiting
+            pass
+
+    try:
+        set_rlimits(limits)
+        signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+        install_audit_hook(report)
+        load_seccomp()
+    except Exception as exc:  # noqa: BLE001
+        proto_out.write((json.dumps({"type": "fatal", "message": f"sandbox set-up failed: {exc}"}) + "\n").encode())
+        os._exit(71)
+
+    sys.path[:0] = [config.get("code_dir", "/plugin"), config.get("lib_dir", "/sandbox/lib")]
+    sys.dont_write_bytecode = True
+    os.chdir(config.get("data_dir", "/data"))
+    from aisquare_plugin_sdk.worker import serve
+
+    code = serve(proto_in, proto_out, main=config["main"], info=config.get("info", {}),
+                 max_message_bytes=int(limits["max_message_bytes"]))
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

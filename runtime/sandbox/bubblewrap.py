@@ -1,0 +1,249 @@
+"""The bubblewrap backend: every worker in fresh user/pid/net/ipc/uts/cgroup namespaces, no network, read-only code.
+
+Layout inside: /usr (read-only, the system Python and libseccomp), /plugin (the package, read-only), /data (this
+installation's data directory), /tmp (a size-limited tmpfs), /sandbox (the boot script and the SDK, read-only),
+a fresh /proc and a minimal /dev. uid/gid 65534. bwrap itself starts with an empty environment (its pid-1 helper
+would otherwise expose the host's environment in /proc/1/environ). The boot script then sets rlimits and loads the
+seccomp filter before any plugin code runs. Where the host allows it (cgroup v1 controllers writable), each worker
+also gets its own memory, pids and cpu (50% of one core) cgroup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from runtime.sandbox.base import SandboxUnavailable, WorkerSpec
+
+logger = logging.getLogger(__name__)
+
+BWRAP = "/usr/bin/bwrap"
+PYTHON = "/usr/bin/python3"
+BOOT = Path(__file__).with_name("boot.py")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
+MB = 1024 * 1024
+_counter = itertools.count()
+
+
+def _sdk_dir() -> Path:
+    import aisquare_plugin_sdk
+
+    return Path(aisquare_plugin_sdk.__file__).parent
+
+
+class CgroupSet:
+    """One worker's cgroup in each v1 controller. Best effort: absent when the host does not allow it."""
+
+    def __init__(self, name: str, paths: list[Path]):
+        self.name = name
+        self.paths = paths
+
+    @classmethod
+    def available(cls) -> bool:
+        return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CGROUP_CONTROLLERS)
+
+    @classmethod
+    def create(cls, name: str, spec: WorkerSpec) -> CgroupSet | None:
+        if not cls.available():
+            return None
+        paths = []
+        try:
+            for controller in CGROUP_CONTROLLERS:
+                path = CGROUP_ROOT / controller / "aisquare-sandbox" / name
+                path.mkdir(parents=True, exist_ok=True)
+                paths.append(path)
+            limits = spec.limits
+            memory = paths[0]
+            # The bwrap helper and the interpreter's own pages need a little room above the plugin's address space.
+            (memory / "memory.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
+            try:
+                (memory / "memory.memsw.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
+            except OSError:
+                pass
+            (paths[1] / "pids.max").write_text(str(limits.max_threads + 4))
+            (paths[2] / "cpu.cfs_period_us").write_text("100000")
+            (paths[2] / "cpu.cfs_quota_us").write_text(str(limits.cpu_quota))
+        except OSError as exc:
+            logger.warning("sandbox cgroups unavailable (%s); relying on rlimits and seccomp", exc)
+            cls(name, paths).remove()
+            return None
+        return cls(name, paths)
+
+    def enter(self) -> None:
+        """Called in the child between fork and exec: move this process into the cgroups."""
+        pid = str(os.getpid())
+        for path in self.paths:
+            with open(path / "cgroup.procs", "w") as handle:
+                handle.write(pid)
+
+    def oom_killed(self) -> bool:
+        try:
+            text = (self.paths[0] / "memory.oom_control").read_text()
+            for line in text.splitlines():
+                if line.startswith("oom_kill ") and int(line.split()[1]) > 0:
+                    return True
+            return int((self.paths[0] / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def peak_memory_kb(self) -> int | None:
+        try:
+            return int((self.paths[0] / "memory.max_usage_in_bytes").read_text()) // 1024
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def remove(self) -> None:
+        for path in self.paths:
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+            except OSError:
+                pass
+        for path in self.paths:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    threading.Event().wait(0.01)
+
+
+class BubblewrapProcess(subprocess.Popen):
+    """A bwrap worker: a Popen that also kills its process group and releases its cgroups."""
+
+    cgroups: CgroupSet | None = None
+
+    def kill_all(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            self.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            logger.error("sandbox worker %s did not die", self.pid)
+        for stream in (self.stdin, self.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+        if self.cgroups:
+            self.cgroups.remove()
+            self.cgroups = None
+
+    def diagnose(self) -> str | None:
+        if self.cgroups and self.cgroups.oom_killed():
+            return "memory"
+        return None
+
+    def peak_memory_kb(self) -> int | None:
+        return self.cgroups.peak_memory_kb() if self.cgroups else None
+
+
+class BubblewrapBackend:
+    name = "bubblewrap"
+    _probed: bool | None = None
+    _probe_error: str = ""
+
+    def __init__(self, *, bwrap: str = BWRAP, python: str = PYTHON):
+        self.bwrap = bwrap
+        self.python = python
+        self.sdk_dir = _sdk_dir()
+
+    def check_available(self) -> None:
+        if not (os.path.isfile(self.bwrap) and os.access(self.bwrap, os.X_OK)):
+            raise SandboxUnavailable(f"bubblewrap is not installed ({self.bwrap}); plugin code will not run "
+                                     "without a sandbox (apt-get install bubblewrap)")
+        if not os.access(self.python, os.X_OK):
+            raise SandboxUnavailable(f"the sandbox interpreter {self.python} is missing")
+        if not any(Path(d, "libseccomp.so.2").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib",
+                                                                  "/usr/lib/aarch64-linux-gnu", "/usr/lib64")):
+            raise SandboxUnavailable("libseccomp2 is missing; the sandbox cannot load its system-call filter")
+        cls = type(self)
+        if cls._probed is None:
+            try:
+                proc = subprocess.run(self._bwrap_args(None, None, tmp_mb=1) + ["/usr/bin/true"],
+                                      env={"PATH": "/usr/bin"}, capture_output=True, timeout=10)
+                cls._probed = proc.returncode == 0
+                cls._probe_error = proc.stderr.decode(errors="replace")[:300]
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                cls._probed, cls._probe_error = False, str(exc)
+        if not cls._probed:
+            raise SandboxUnavailable(f"bubblewrap cannot create namespaces here: {cls._probe_error.strip()}")
+
+    def _bwrap_args(self, code_dir: Path | None, data_dir: Path | None, *, tmp_mb: int) -> list[str]:
+        args = [
+            self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/data", "--setenv", "LANG", "C.UTF-8",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(tmp_mb * MB), "--tmpfs", "/tmp",
+        ]
+        if code_dir is not None:
+            args += ["--ro-bind", str(code_dir), "/plugin"]
+        if data_dir is not None:
+            args += ["--bind", str(data_dir), "/data"]
+        else:
+            args += ["--dir", "/data"]
+        args += [
+            "--ro-bind", str(BOOT), "/sandbox/boot.py",
+            "--ro-bind", str(self.sdk_dir), "/sandbox/lib/aisquare_plugin_sdk",
+            "--remount-ro", "/",
+            "--uid", "65534", "--gid", "65534",
+            "--chdir", "/data",
+        ]
+        return args
+
+    def spawn(self, spec: WorkerSpec) -> BubblewrapProcess:
+        self.check_available()
+        limits = spec.limits
+        config = {
+            "main": spec.main,
+            "limits": {
+                "memory_mb": limits.memory_mb, "disk_mb": limits.disk_mb, "max_open_files": limits.max_open_files,
+                "max_threads": limits.max_threads, "worker_cpu_seconds": limits.worker_cpu_seconds,
+                "max_message_bytes": limits.max_message_bytes,
+            },
+            "info": spec.info,
+        }
+        argv = self._bwrap_args(spec.code_dir, spec.data_dir, tmp_mb=limits.tmp_mb) + [
+            self.python, "-I", "-S", "-B", "/sandbox/boot.py", json.dumps(config),
+        ]
+        cgroups = CgroupSet.create(f"{os.getpid()}-{next(_counter)}-{spec.key[:12]}", spec)
+        stderr = None if os.environ.get("SANDBOX_DEBUG_STDERR") else subprocess.DEVNULL
+        try:
+            proc = BubblewrapProcess(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                env={"PATH": "/usr/bin"}, start_new_session=True, close_fds=True, bufsize=0,
+                preexec_fn=cgroups.enter if cgroups else None,  # noqa: PLW1509 - only writes a pid to a file
+            )
+        except OSError as exc:
+            if cgroups:
+                cgroups.remove()
+            raise SandboxUnavailable(f"cannot start bubblewrap: {exc}") from None
+        proc.cgroups = cgroups
+        return proc
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None
