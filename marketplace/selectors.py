@@ -1,0 +1,418 @@
+"""Reads of the catalogue: the visible listing, search with filters, sorts and facets, and plugin details.
+
+Visibility has one rule: a plugin is listed when it has at least one APPROVED version; only approved versions are
+ever shown or installed (uploaded, rejected, quarantined and yanked ones never are).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.fields import TextField
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
+
+from aisquare_plugin_sdk.manifest import Version
+from aisquare_plugins.exceptions import NotFound
+from marketplace import cache as catalogue_cache
+from marketplace.models import Category, Plugin, PluginVersion, PricingModel
+
+SORTS = ("relevance", "popular", "rating", "newest", "price", "trending")
+MAX_LIMIT = 100
+TOP_TAGS = 10
+# Disjoint rating buckets, so that the counts add up to the total. Reviews rate 1 to 5: an average below 1 with
+# ratings cannot happen, "1-2" takes everything rated below 2.
+RATING_BUCKETS = {
+    "4-5": Q(rating_count__gt=0, rating_average__gte=4),
+    "3-4": Q(rating_count__gt=0, rating_average__gte=3, rating_average__lt=4),
+    "2-3": Q(rating_count__gt=0, rating_average__gte=2, rating_average__lt=3),
+    "1-2": Q(rating_count__gt=0, rating_average__lt=2),
+    "unrated": Q(rating_count=0),
+}
+# Open VSX weights a match in the name 5x and in the tags 3x a match in the description. ts_rank's weights are
+# listed D, C, B, A: description is C, tags B, name A.
+RANK_WEIGHTS = [0.1, 0.2, 0.6, 1.0]
+SEARCH_CONFIG = "english"
+
+
+def platform_key(version: str) -> int:
+    """The integer key of a platform version (ValueError when it is not semver)."""
+    return Version.parse(version).as_int()
+
+
+def approved_versions() -> QuerySet[PluginVersion]:
+    return PluginVersion.objects.filter(status=PluginVersion.Status.APPROVED)
+
+
+def compatible_q(key: int) -> Q:
+    """Versions whose [min, max] platform range admits `key` (no max: any later platform)."""
+    return Q(min_platform_key__lte=key) & (Q(max_platform_key__isnull=True) | Q(max_platform_key__gte=key))
+
+
+def visible_plugins() -> QuerySet[Plugin]:
+    return Plugin.objects.filter(Exists(approved_versions().filter(plugin=OuterRef("pk"))))
+
+
+def _latest_approved(field_name: str):
+    return Subquery(
+        approved_versions()
+        .filter(plugin=OuterRef("pk"))
+        .order_by("-version_major", "-version_minor", "-version_patch")
+        .values(field_name)[:1]
+    )
+
+
+def with_listing_annotations(queryset: QuerySet[Plugin]) -> QuerySet[Plugin]:
+    """What a result card shows besides the row: the latest approved version and compatibility with this platform."""
+    key = platform_key(settings.PLATFORM_VERSION)
+    return queryset.select_related("developer").annotate(
+        latest_version=_latest_approved("version"),
+        is_compatible=Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk"))),
+    )
+
+
+def access_plugin_by_id(*, plugin_id: str) -> Plugin:
+    """The one gate to a listing: a missing, unpublished or wholly yanked plugin is equally "not found"."""
+    plugin = with_listing_annotations(visible_plugins()).filter(pk=plugin_id).first()
+    if plugin is None:
+        raise NotFound(f"No plugin {plugin_id!r} in the marketplace.")
+    return plugin
+
+
+# --- search ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    query: str = ""
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    pricing: tuple[str, ...] = ()
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    rating_min: Decimal | None = None
+    verified: bool | None = None
+    featured: bool | None = None
+    compatible_with: str | None = None
+    sort: str = "relevance"
+    limit: int = 20
+    offset: int = 0
+
+    def cache_params(self) -> dict:
+        return {key: (list(value) if isinstance(value, tuple) else value) for key, value in asdict(self).items()}
+
+
+@dataclass
+class SearchResult:
+    plugins: list[Plugin]
+    total: int
+    facets: dict
+    installed_ids: set[str] = field(default_factory=set)
+
+
+def _tags_text():
+    return Cast("tags", output_field=TextField())
+
+
+@functools.cache
+def _has_trigram(database_name: str) -> bool:
+    """Whether pg_trgm is installed (migration 0002 adds it); without it, search is full-text only."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        return cursor.fetchone() is not None
+
+
+def _text_filter_postgres(query: str):
+    from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+
+    vector = search_vector()
+    search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+    condition = Q(search_document=search_query)
+    rank = SearchRank(vector, search_query, weights=RANK_WEIGHTS)
+    if _has_trigram(connection.settings_dict["NAME"]):
+        # `%>` (word similarity above pg_trgm's threshold) catches typos in a word of the name: "asessment".
+        condition |= Q(name__trigram_word_similar=query)
+        rank = rank + 0.5 * TrigramWordSimilarity(query, "name")
+    return {"search_document": vector}, condition, rank
+
+
+def search_vector():
+    """The weighted document: name A, tags B, description C. The GIN index of migration 0002 is on this expression."""
+    from django.contrib.postgres.search import SearchVector
+
+    return (
+        SearchVector("name", weight="A", config=SEARCH_CONFIG)
+        + SearchVector(_tags_text(), weight="B", config=SEARCH_CONFIG)
+        + SearchVector("description", weight="C", config=SEARCH_CONFIG)
+    )
+
+
+def _text_filter_portable(query: str):
+    """SQLite: every word must appear in the name, tags or description; a name hit scores 5, tags 3, text 1."""
+    words = [word for word in query.lower().split() if word][:8]
+    condition = Q()
+    score = Value(0.0, output_field=FloatField())
+    for word in words:
+        in_name, in_tags, in_text = Q(name__icontains=word), Q(tags_text__icontains=word), Q(
+            description__icontains=word
+        )
+        condition &= in_name | in_tags | in_text
+        score = (
+            score
+            + Case(When(in_name, then=Value(5.0)), default=Value(0.0), output_field=FloatField())
+            + Case(When(in_tags, then=Value(3.0)), default=Value(0.0), output_field=FloatField())
+            + Case(When(in_text, then=Value(1.0)), default=Value(0.0), output_field=FloatField())
+        )
+    return {"tags_text": _tags_text()}, condition, score / Value(9.0 * max(len(words), 1))
+
+
+def _quality_boost():
+    """Relevance multiplier from rating, downloads, recency and verification (unverified x0.5), as Open VSX does."""
+    rating = Cast("rating_average", FloatField()) / 5.0
+    popularity = Least(Ln(Cast("downloads", FloatField()) + 1.0) / math.log(1_000_001), Value(1.0))
+    if connection.vendor == "postgresql":
+        from django.db.models.functions import Extract
+
+        age_days = Extract(Now() - Coalesce("published_at", "created_at"), "epoch") / 86400.0
+        recency = Greatest(Value(0.0), 1.0 - age_days / 365.0)
+    else:
+        recency = Case(When(published_at__isnull=False, then=Value(0.5)), default=Value(0.0), output_field=FloatField())
+    verified = Case(When(verified=True, then=Value(1.0)), default=Value(0.5), output_field=FloatField())
+    return ExpressionWrapper(
+        (1.0 + 0.4 * rating + 0.4 * popularity + 0.2 * recency) * verified, output_field=FloatField()
+    )
+
+
+def _trending():
+    """Downloads per day of age, with a gravity of 1.5 (Hacker News's): new plugins that are picked up rise."""
+    if connection.vendor == "postgresql":
+        from django.db.models.functions import Extract, Power
+
+        age_days = Extract(Now() - Coalesce("published_at", "created_at"), "epoch") / 86400.0
+        return ExpressionWrapper(
+            Cast("downloads", FloatField()) / Power(age_days + 2.0, 1.5), output_field=FloatField()
+        )
+    return ExpressionWrapper(Cast("downloads", FloatField()), output_field=FloatField())
+
+
+def _filtered(params: SearchParams) -> tuple[QuerySet[Plugin], object | None]:
+    """The plugins matching the query and every filter, and the text-relevance expression (None without a query)."""
+    queryset = visible_plugins()
+    rank = None
+    query = params.query.strip()
+    if query:
+        if connection.vendor == "postgresql":
+            annotations, condition, rank = _text_filter_postgres(query)
+        else:
+            annotations, condition, rank = _text_filter_portable(query)
+        queryset = queryset.alias(**annotations).filter(condition)
+    if params.category:
+        queryset = queryset.filter(category=params.category)
+    for tag in params.tags:
+        if connection.vendor == "postgresql":
+            queryset = queryset.filter(tags__contains=[tag])
+        else:
+            queryset = queryset.alias(tags_text=_tags_text()).filter(tags_text__contains=json.dumps(tag))
+    if params.pricing:
+        queryset = queryset.filter(pricing_model__in=params.pricing)
+    if params.price_min is not None:
+        queryset = queryset.filter(price__gte=params.price_min)
+    if params.price_max is not None:
+        queryset = queryset.filter(price__lte=params.price_max)
+    if params.rating_min is not None:
+        queryset = queryset.filter(rating_average__gte=params.rating_min)
+    if params.verified is not None:
+        queryset = queryset.filter(verified=params.verified)
+    if params.featured is not None:
+        queryset = queryset.filter(featured=params.featured)
+    if params.compatible_with:
+        key = platform_key(params.compatible_with)
+        queryset = queryset.filter(Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk"))))
+    return queryset, rank
+
+
+def _ordered(queryset: QuerySet[Plugin], rank, sort: str) -> QuerySet[Plugin]:
+    if sort == "relevance":
+        boost = _quality_boost()
+        score = rank * boost if rank is not None else boost
+        return queryset.alias(score=score).order_by(F("score").desc(), "-downloads", "id")
+    if sort == "popular":
+        return queryset.order_by("-downloads", "-rating_average", "id")
+    if sort == "rating":
+        return queryset.order_by("-rating_average", "-rating_count", "-downloads", "id")
+    if sort == "newest":
+        return queryset.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")
+    if sort == "price":
+        return queryset.order_by("price", "name", "id")
+    if sort == "trending":
+        return queryset.alias(trend=_trending()).order_by(F("trend").desc(), "-downloads", "id")
+    raise ValueError(f"unknown sort {sort!r}")
+
+
+def _facets(queryset: QuerySet[Plugin]) -> tuple[int, dict]:
+    """Counts per category, pricing model and rating bucket (one query) and the top tags (one query)."""
+    aggregates = {"total": Count("pk")}
+    for value in Category.values:
+        aggregates[f"category:{value}"] = Count("pk", filter=Q(category=value))
+    for value in PricingModel.values:
+        aggregates[f"pricing:{value}"] = Count("pk", filter=Q(pricing_model=value))
+    for bucket, condition in RATING_BUCKETS.items():
+        aggregates[f"rating:{bucket}"] = Count("pk", filter=condition)
+    counts = queryset.order_by().aggregate(**aggregates)
+    facets = {
+        "category": {value: counts[f"category:{value}"] for value in Category.values},
+        "pricing": {value: counts[f"pricing:{value}"] for value in PricingModel.values},
+        "rating": {bucket: counts[f"rating:{bucket}"] for bucket in RATING_BUCKETS},
+        "tags": _top_tags(queryset) if counts["total"] else [],
+    }
+    return counts["total"], facets
+
+
+def _top_tags(queryset: QuerySet[Plugin]) -> list[dict]:
+    sql, params = queryset.order_by().values("tags").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        statement = (
+            f"SELECT t.tag, COUNT(*) AS n FROM ({sql}) AS s "  # noqa: S608 (sql is Django-compiled, params bound)
+            "CROSS JOIN LATERAL jsonb_array_elements_text(s.tags) "
+            f"AS t(tag) GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT {TOP_TAGS}"
+        )
+    else:
+        statement = (
+            f"SELECT j.value, COUNT(*) AS n FROM ({sql}) AS s, json_each(s.tags) AS j "  # noqa: S608
+            f"GROUP BY j.value ORDER BY n DESC, j.value LIMIT {TOP_TAGS}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [{"tag": tag, "count": count} for tag, count in cursor.fetchall()]
+
+
+def plugin_search(*, params: SearchParams) -> SearchResult:
+    """Search the catalogue. The ids of the page, the total and the facets are cached (5 min, spec §Caching);
+    the rows themselves are read fresh, so counters and ratings on a cached page are current."""
+    cached = catalogue_cache.get_listing(params.cache_params())
+    if cached is None:
+        queryset, rank = _filtered(params)
+        total, facets = _facets(queryset)
+        page = list(
+            with_listing_annotations(_ordered(queryset, rank, params.sort))[
+                params.offset : params.offset + params.limit
+            ]
+        ) if total else []
+        catalogue_cache.set_listing(
+            params.cache_params(), {"ids": [plugin.pk for plugin in page], "total": total, "facets": facets}
+        )
+        return SearchResult(plugins=page, total=total, facets=facets)
+    ids = cached["ids"]
+    fresh = with_listing_annotations(visible_plugins()).filter(pk__in=ids) if ids else []
+    rows = {plugin.pk: plugin for plugin in fresh}
+    # A plugin yanked since the entry was cached drops out rather than showing.
+    return SearchResult(plugins=[rows[pk] for pk in ids if pk in rows], total=cached["total"], facets=cached["facets"])
+
+
+# --- home and details -----------------------------------------------------------------------------------------------
+
+
+def home_sections(*, per_section: int = 8) -> dict:
+    """Featured, popular and new plugins, and the category counts: one query per section plus one for categories."""
+    listed = with_listing_annotations(visible_plugins())
+    counts = dict(
+        visible_plugins().order_by().values_list("category").annotate(n=Count("pk")).values_list("category", "n")
+    )
+    return {
+        "featured": list(listed.filter(featured=True).order_by("-downloads", "id")[:per_section]),
+        "popular": list(listed.order_by("-downloads", "-rating_average", "id")[:per_section]),
+        "newest": list(listed.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")[:per_section]),
+        "categories": [
+            {"value": value, "label": label, "count": counts.get(value, 0)} for value, label in Category.choices
+        ],
+    }
+
+
+def plugin_versions(*, plugin: Plugin) -> list[PluginVersion]:
+    """The approved versions of a plugin, newest first."""
+    return list(
+        approved_versions()
+        .filter(plugin=plugin)
+        .order_by("-version_major", "-version_minor", "-version_patch")
+        .defer("manifest")
+    )
+
+
+def latest_version(*, plugin: Plugin) -> PluginVersion | None:
+    return (
+        approved_versions()
+        .filter(plugin=plugin)
+        .order_by("-version_major", "-version_minor", "-version_patch")
+        .first()
+    )
+
+
+def installable_version(*, plugin: Plugin, platform_version: str | None = None) -> PluginVersion | None:
+    """The newest approved version that runs on this platform (or on `platform_version`)."""
+    key = platform_key(platform_version or settings.PLATFORM_VERSION)
+    return (
+        approved_versions()
+        .filter(compatible_q(key), plugin=plugin)
+        .order_by("-version_major", "-version_minor", "-version_patch")
+        .first()
+    )
+
+
+def version_permissions(version: PluginVersion | None) -> list[dict]:
+    """The scopes a version asks for, with their reasons, required ones first."""
+    if version is None:
+        return []
+    permissions = [
+        {"scope": str(p.get("scope", "")), "reason": str(p.get("reason", "")), "optional": bool(p.get("optional"))}
+        for p in (version.manifest or {}).get("permissions", [])
+        if isinstance(p, dict) and p.get("scope")
+    ]
+    return sorted(permissions, key=lambda p: p["optional"])
+
+
+def platform_range(version: PluginVersion | None) -> str:
+    if version is None:
+        return ""
+    if version.max_platform_version:
+        return f"{version.min_platform_version} to {version.max_platform_version}"
+    return f"{version.min_platform_version} or later"
+
+
+# Installation states that count as "installed" (an uninstalled or failed row is history, not an installation).
+_LIVE_INSTALLATION_STATES = ("installing", "installed", "active", "updating", "uninstalling")
+
+
+def installed_plugin_ids(*, user, plugin_ids: list[str]) -> set[str]:
+    """Which of `plugin_ids` the user has installed personally: one query, whatever the number of ids.
+
+    Read through the listing's reverse relation to runtime's installations (no import of runtime internals).
+    """
+    if user is None or not user.is_authenticated or not plugin_ids:
+        return set()
+    return set(
+        Plugin.objects.filter(
+            pk__in=plugin_ids,
+            installations__user=user,
+            installations__org__isnull=True,
+            installations__status__in=_LIVE_INSTALLATION_STATES,
+        ).values_list("pk", flat=True)
+    )

@@ -1,0 +1,289 @@
+"""Marketplace pages and the /api/marketplace/ endpoints. They parse input, call one selector or service, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import select_template
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+import reviews.api as reviews_api
+import runtime.api as runtime_api
+from aisquare_plugins.exceptions import NotFound, ServiceError
+from marketplace import selectors, services
+from marketplace.models import Category, PricingModel
+from marketplace.serializers import parse_search_params, plugin_card, pricing_data, version_data
+
+# --- API --------------------------------------------------------------------------------------------------------
+
+
+class PluginSearchView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Search the marketplace",
+        parameters=[
+            OpenApiParameter(name, str, required=False)
+            for name in ("query", "category", "tags", "pricing", "price_min", "price_max", "rating_min",
+                         "verified", "featured", "compatible_with", "sort", "limit", "offset")
+        ],
+        responses={200: dict},
+    )
+    def get(self, request):
+        params = parse_search_params(request.query_params)
+        result = selectors.plugin_search(params=params)
+        installed = selectors.installed_plugin_ids(user=request.user, plugin_ids=[p.pk for p in result.plugins])
+        return Response(
+            {
+                "plugins": [plugin_card(p, installed=p.pk in installed) for p in result.plugins],
+                "total": result.total,
+                "facets": result.facets,
+                "limit": params.limit,
+                "offset": params.offset,
+            }
+        )
+
+
+def plugin_detail_data(*, plugin, user) -> dict:
+    versions = selectors.plugin_versions(plugin=plugin)
+    latest = selectors.latest_version(plugin=plugin)
+    installable = selectors.installable_version(plugin=plugin)
+    installed = bool(selectors.installed_plugin_ids(user=user, plugin_ids=[plugin.pk]))
+    data = plugin_card(plugin, installed=installed)
+    data.update(
+        {
+            "versions": [version_data(v) for v in versions],
+            "permissions": selectors.version_permissions(installable or latest),
+            "ratings": {
+                "average": float(plugin.rating_average),
+                "count": plugin.rating_count,
+                "distribution": (plugin.ratings or {}).get("distribution", {}),
+            },
+            "compatibility": {
+                "platform_version": settings.PLATFORM_VERSION,
+                "compatible": installable is not None,
+                "installable_version": installable.version if installable else None,
+                "platform_range": selectors.platform_range(installable or latest),
+            },
+            "developer": {
+                "name": plugin.developer.company_name,
+                "website": plugin.developer.website,
+                "support_email": plugin.developer.support_email,
+                "verified": plugin.developer.verified,
+            },
+            "documentation_url": plugin.documentation_url,
+            "support_url": plugin.support_url,
+            "pricing": pricing_data(plugin),
+        }
+    )
+    return data
+
+
+class PluginDetailView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(summary="A plugin's listing, versions, permissions, ratings, compatibility", responses={200: dict})
+    def get(self, request, plugin_id: str):
+        plugin = selectors.access_plugin_by_id(plugin_id=plugin_id)
+        return Response(plugin_detail_data(plugin=plugin, user=request.user))
+
+
+class InstallRequestSerializer(serializers.Serializer):
+    granted_scopes = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=50, default=list,
+        help_text="Every required scope the plugin asks for (consent), plus the optional ones chosen.",
+    )
+
+
+class PluginInstallView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(summary="Install from the marketplace", request=InstallRequestSerializer, responses={201: dict})
+    def post(self, request, plugin_id: str):
+        body = InstallRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        installation = services.plugin_install(
+            plugin_id=plugin_id, user=request.user, granted_scopes=body.validated_data["granted_scopes"]
+        )
+        return Response(
+            {
+                "plugin_id": plugin_id,
+                "installation_id": str(installation.pk),
+                "version": installation.version,
+                "status": installation.status,
+                "granted_scopes": installation.permissions,
+                "activation_required": installation.status != "active",
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+# --- pages ------------------------------------------------------------------------------------------------------
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "marketplace/home.html", selectors.home_sections())
+
+
+def _page_links(request: HttpRequest, params, total: int) -> dict:
+    def link(offset: int) -> str:
+        query = request.GET.copy()
+        query["offset"] = str(offset)
+        return f"?{query.urlencode()}"
+
+    return {
+        "previous": link(max(params.offset - params.limit, 0)) if params.offset > 0 else None,
+        "next": link(params.offset + params.limit) if params.offset + params.limit < total else None,
+        "first": params.offset + 1 if total else 0,
+        "last": min(params.offset + params.limit, total),
+    }
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    context = {
+        "category_options": [(value, label, None) for value, label in Category.choices],
+        "pricing_options": [(value, label, None) for value, label in PricingModel.choices],
+        "sorts": selectors.SORTS,
+        "rating_choices": ["4", "3", "2", "1"],
+    }
+    try:
+        params = parse_search_params(request.GET)
+    except ServiceError as error:
+        context.update({"error": error.message, "results": [], "total": 0, "facets": {}})
+        return render(request, "marketplace/search.html", context, status=400)
+    result = selectors.plugin_search(params=params)
+    installed = selectors.installed_plugin_ids(user=request.user, plugin_ids=[p.pk for p in result.plugins])
+    for plugin in result.plugins:
+        plugin.installed = plugin.pk in installed
+    context.update(
+        {
+            "params": params,
+            "results": result.plugins,
+            "total": result.total,
+            "facets": result.facets,
+            "category_options": [
+                (value, label, result.facets["category"].get(value, 0)) for value, label in Category.choices
+            ],
+            "pricing_options": [
+                (value, label, result.facets["pricing"].get(value, 0)) for value, label in PricingModel.choices
+            ],
+            "pages": _page_links(request, params, result.total),
+        }
+    )
+    return render(request, "marketplace/search.html", context)
+
+
+def _reviews_context(request: HttpRequest, plugin) -> dict | None:
+    """The reviews app's block on the detail page, when that app provides it."""
+    provider = getattr(reviews_api, "plugin_reviews_context", None)
+    if provider is None:
+        return None
+    try:
+        select_template(["reviews/_plugin_reviews.html"])
+    except Exception:  # the template is not there yet: leave the block out rather than fail the page
+        return None
+    return provider(plugin=plugin, user=request.user, request=request)
+
+
+@require_GET
+def plugin_detail(request: HttpRequest, plugin_id: str) -> HttpResponse:
+    try:
+        plugin = selectors.access_plugin_by_id(plugin_id=plugin_id)
+    except NotFound:
+        raise Http404("No such plugin") from None
+    data = plugin_detail_data(plugin=plugin, user=request.user)
+    context = {"plugin": plugin, "data": data, "reviews": _reviews_context(request, plugin)}
+    return render(request, "marketplace/plugin_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
+    try:
+        plugin = selectors.access_plugin_by_id(plugin_id=plugin_id)
+    except NotFound:
+        raise Http404("No such plugin") from None
+    version = selectors.installable_version(plugin=plugin)
+    context = {
+        "plugin": plugin,
+        "version": version,
+        "permissions": selectors.version_permissions(version),
+        "installed": bool(selectors.installed_plugin_ids(user=request.user, plugin_ids=[plugin.pk])),
+        "pricing": pricing_data(plugin),
+        "platform_range": selectors.platform_range(version or selectors.latest_version(plugin=plugin)),
+    }
+    if request.method == "POST":
+        granted = request.POST.getlist("scopes")
+        try:
+            services.plugin_install(plugin_id=plugin.pk, user=request.user, granted_scopes=granted)
+        except ServiceError as error:
+            context.update({"error": error.message, "granted": granted})
+            return render(request, "marketplace/install.html", context, status=error.status_code)
+        except ValidationError as error:
+            context.update({"error": "; ".join(error.messages), "granted": granted})
+            return render(request, "marketplace/install.html", context, status=400)
+        messages.success(request, f"{plugin.name} is installed. Activate it to use it.")
+        return redirect("marketplace:my-plugins")
+    return render(request, "marketplace/install.html", context)
+
+
+# --- My plugins and the dashboard (installations are the runtime's; its api.py does the work) -----------------------
+
+INSTALLATION_ACTIONS = ("activate", "deactivate", "update", "rollback", "uninstall")
+
+
+def _runtime(name: str):
+    function = getattr(runtime_api, name, None)
+    if function is None:
+        raise ServiceError("This action is not available yet.", code="unavailable", status_code=503)
+    return function
+
+
+@login_required
+@require_GET
+def my_plugins(request: HttpRequest) -> HttpResponse:
+    lister = getattr(runtime_api, "installations_for_user", None)
+    installations = list(lister(user=request.user)) if lister else None
+    return render(
+        request,
+        "marketplace/my_plugins.html",
+        {"installations": installations, "actions_available": lister is not None},
+    )
+
+
+@login_required
+@require_POST
+def installation_action(request: HttpRequest, installation_id, action: str) -> HttpResponse:
+    if action not in INSTALLATION_ACTIONS:
+        raise Http404("No such action")
+    try:
+        installation = _runtime("access_installation_by_id")(user=request.user, installation_id=installation_id)
+        _runtime(f"installation_{action}")(installation=installation, user=request.user)
+    except NotFound:
+        raise Http404("No such installation") from None
+    except ServiceError as error:
+        messages.error(request, error.message)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"{installation.plugin.name}: {action.replace('rollback', 'roll back')} done.")
+    return redirect(reverse("marketplace:my-plugins"))
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    provider = getattr(runtime_api, "ui_extensions_for_user", None)
+    extensions = provider(user=request.user) if provider else None
+    return render(request, "marketplace/dashboard.html", {"extensions": extensions})
