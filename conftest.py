@@ -73,6 +73,7 @@ def _worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     if db["ENGINE"] != "django.db.backends.postgresql":
         pytest.skip("the real-worker tests share the test database with the worker: PostgreSQL only")
     shared = tmp_path_factory.mktemp("worker-files")
+    ARTIFACTS.mkdir(exist_ok=True)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -81,7 +82,7 @@ def _worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "PLUGIN_ROOT": str(shared / "plugins"),
         "MEDIA_ROOT": str(shared / "media"),
     }
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-test-worker-{os.getpid()}.log", "w")
+    log = (ARTIFACTS / f"celery-test-worker-{os.getpid()}.log").open("w")  # noqa: SIM115 (open for the worker's life)
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     queue = f"test-{os.getpid()}"
     proc = subprocess.Popen(

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "djstripe",
+    "aisquare_plugins",
     "host",
     "runtime",
     "marketplace",

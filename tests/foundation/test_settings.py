@@ -56,7 +56,7 @@ def test_production_refuses_to_start_without_secret_key_and_allowed_hosts():
 
 
 def test_production_settings_pass_the_deploy_checks():
-    env = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 30 + "-9fj2#lq0$zv81mxwp4e7c", 
+    env = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 30 + "-9fj2#lq0$zv81mxwp4e7c",
            "DJANGO_ALLOWED_HOSTS": "plugins.example.com"}
     result = _check(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr

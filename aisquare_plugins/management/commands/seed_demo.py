@@ -1,0 +1,236 @@
+"""`python manage.py seed_demo`: a believable demo marketplace, idempotent (a second run changes nothing).
+
+Seeding is the one place that writes every app's tables directly, in bulk and with fixed keys: it is demo data, not
+a business operation (the import contract names it as the exception).
+"""
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from aisquare_plugin_sdk.manifest import ZERO_DECIMAL_CURRENCIES, Version, validate_manifest
+from aisquare_plugins import demo
+from developers.models import Developer
+from host.models import Membership, Organization
+from marketplace.models import Plugin, PluginVersion
+from revenue.models import RevenueEntry
+from reviews.models import Review
+from runtime.models import Installation, PluginUsage
+
+FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+REVIEW_TEXTS = [
+    (5, "Exactly what my class needed", "Set up in minutes and my learners noticed the difference the same week."),
+    (4, "Very useful, a few rough edges", "Does the job well. I would love more options for customizing it."),
+    (5, "Saves me hours", "I used to do this by hand every Friday. Not anymore."),
+    (3, "Good idea, needs polish", "Works, but the settings page is confusing the first time."),
+    (4, "Solid and reliable", "No problems in a full term of daily use."),
+    (2, "Not for younger learners", "The wording is too advanced for my Year 5 class."),
+]
+
+
+def build_package(manifest: dict, source: str) -> bytes:
+    """A reproducible zip: fixed timestamps and order, so the same inputs give the same sha256."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in (("plugin.json", json.dumps(manifest, indent=2, sort_keys=True)), ("plugin.py", source)):
+            info = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def split(amount: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    places = Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    fee = (amount * settings.PLATFORM_FEE_RATE).quantize(places, rounding=ROUND_HALF_UP)
+    return fee, amount - fee
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo marketplace: users, developers, 40+ plugins, installs, reviews, revenue."
+
+    def handle(self, *args, **options):
+        # Every random choice comes from a generator seeded by a fixed key: the same demo every time.
+        with transaction.atomic():
+            users = self._users()
+            developers = self._developers(users)
+            self._organizations(users)
+            plugins = self._plugins(developers)
+            self._installations_usage_reviews(users, plugins)
+            self._revenue(plugins)
+        counts = {
+            "users": get_user_model().objects.count(),
+            "developers": Developer.objects.count(),
+            "plugins": Plugin.objects.count(),
+            "versions": PluginVersion.objects.count(),
+            "installations": Installation.objects.count(),
+            "reviews": Review.objects.count(),
+            "ledger rows": RevenueEntry.objects.count(),
+        }
+        self.stdout.write("Demo marketplace ready: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+    def _users(self):
+        User = get_user_model()
+        reviewers, _ = Group.objects.get_or_create(name=settings.REVIEW_TEAM_GROUP)
+        users = {}
+        for username, role, is_staff, first_name in demo.USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"role": role, "is_staff": is_staff, "first_name": first_name,
+                          "email": f"{username}@demo.aisquare.example"},
+            )
+            if created:
+                user.set_password(demo.DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            if is_staff:
+                user.groups.add(reviewers)
+                if not user.is_superuser:
+                    user.is_superuser = True  # the demo reviewer may use every part of the review console
+                    user.save(update_fields=["is_superuser"])
+            users[username] = user
+        return users
+
+    def _developers(self, users):
+        developers = {}
+        for username, (company, website, verified) in demo.DEVELOPERS.items():
+            developer, _ = Developer.objects.get_or_create(
+                user=users[username],
+                defaults={"company_name": company, "website": website, "verified": verified,
+                          "support_email": f"support@{website.split('//')[1]}"},
+            )
+            developers[username] = developer
+        return developers
+
+    def _organizations(self, users):
+        for name, slug, members in demo.ORGANIZATIONS:
+            org, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+            for username, role in members.items():
+                Membership.objects.get_or_create(organization=org, user=users[username], defaults={"role": role})
+
+    def _plugins(self, developers):
+        now = timezone.now()
+        plugins = {}
+        for index, (plugin_id, name, category, dev, pricing, tags, scopes, description) in enumerate(demo.PLUGINS):
+            developer = developers[dev]
+            manifest = {
+                "id": plugin_id, "name": name, "version": "1.0.0", "description": description,
+                "author": {"name": developer.company_name}, "category": category, "tags": tags,
+                "permissions": [{"scope": s, "reason": f"{name} needs {s} to work."} for s in scopes],
+                "minPlatformVersion": "2.0.0", "pricing": pricing,
+                "documentationUrl": f"https://docs.example.org/{plugin_id}",
+                "supportUrl": f"https://support.example.org/{plugin_id}",
+            }
+            checked = validate_manifest(manifest).data
+            price = Decimal(checked["pricing"].get("price", "0"))
+            rng = random.Random(f"listing-{plugin_id}")
+            published = now - timedelta(days=400 - index * 9)
+            plugin, _ = Plugin.objects.get_or_create(
+                id=plugin_id,
+                defaults={
+                    "developer": developer, "name": name, "description": description,
+                    "author": checked["author"], "category": category, "tags": tags,
+                    "pricing": checked["pricing"], "pricing_model": checked["pricing"]["model"], "price": price,
+                    "currency": checked["pricing"].get("currency", "USD"),
+                    "documentation_url": manifest["documentationUrl"], "support_url": manifest["supportUrl"],
+                    "verified": developer.verified, "featured": index % 7 == 0,
+                    "downloads": rng.randint(40, 25000), "published_at": published,
+                },
+            )
+            versions = [("1.0.0", "First release.")]
+            if plugin_id in demo.SECOND_VERSIONS:
+                versions.append(demo.SECOND_VERSIONS[plugin_id])
+            for number, changelog in versions:
+                self._version(plugin, {**checked, "version": number, "changelog": changelog}, published)
+            latest = versions[-1][0]
+            if plugin.version != latest:
+                plugin.version = latest
+                plugin.save(update_fields=["version"])
+            plugins[plugin_id] = plugin
+        return plugins
+
+    def _version(self, plugin, manifest, published):
+        data = build_package(manifest, demo.PLUGIN_SOURCE.format(id=plugin.id, name=plugin.name))
+        sha256 = hashlib.sha256(data).hexdigest()
+        if PluginVersion.objects.filter(plugin=plugin, version=manifest["version"]).exists():
+            return
+        parsed = Version.parse(manifest["version"])
+        version = PluginVersion(
+            plugin=plugin, version=manifest["version"], version_major=parsed.major,
+            version_minor=parsed.minor, version_patch=parsed.patch, sha256=sha256, size=len(data),
+            manifest=manifest, status=PluginVersion.Status.APPROVED, changelog=manifest["changelog"],
+            min_platform_version=manifest["minPlatformVersion"],
+            min_platform_key=Version.parse(manifest["minPlatformVersion"]).as_int(),
+            quality_score=80, published_at=published,
+        )
+        version.package.save(f"{plugin.id}-{manifest['version']}.zip", ContentFile(data), save=False)
+        version.save()
+
+    def _installations_usage_reviews(self, users, plugins):
+        learners = [u for name, u in users.items() if name.startswith("student")] + [users["learner"],
+                                                                                   users["teacher"]]
+        for plugin_id, plugin in list(plugins.items())[:30]:
+            rng = random.Random(f"installs-{plugin_id}")
+            latest = plugin.versions.filter(status=PluginVersion.Status.APPROVED).first()
+            chosen = rng.sample(learners, k=rng.randint(2, 6))
+            for position, user in enumerate(chosen):
+                installation, created = Installation.objects.get_or_create(
+                    plugin=plugin, user=user, org=None,
+                    defaults={"version": latest.version, "plugin_version": latest, "status": "active",
+                              "permissions": [p["scope"] for p in latest.manifest.get("permissions", [])],
+                              "activated_at": timezone.now(), "last_used_at": timezone.now()},
+                )
+                if created:
+                    PluginUsage.objects.create(
+                        plugin_id=plugin.id, user=user, installation_id=installation.id, version=latest.version,
+                        action="function.hello", resource_type="function", resource_id="hello",
+                        metadata={"demo": True, "wall_ms": rng.randint(2, 40)},
+                    )
+                if position < 3 and plugin.developer.user_id != user.id:
+                    rating, title, text = REVIEW_TEXTS[rng.randrange(len(REVIEW_TEXTS))]
+                    Review.objects.get_or_create(
+                        plugin=plugin, user=user,
+                        defaults={"rating": rating, "title": title, "review": text, "version": latest.version,
+                                  "verified_purchase": plugin.pricing_model != "free"},
+                    )
+            self._refresh_ratings(plugin)
+
+    def _refresh_ratings(self, plugin):
+        ratings = list(Review.objects.filter(plugin=plugin, is_hidden=False).values_list("rating", flat=True))
+        distribution = {str(star): ratings.count(star) for star in range(1, 6)}
+        average = (Decimal(sum(ratings)) / len(ratings)).quantize(Decimal("0.01")) if ratings else Decimal(0)
+        plugin.ratings = {"average": str(average), "count": len(ratings), "distribution": distribution}
+        plugin.rating_average, plugin.rating_count = average, len(ratings)
+        plugin.save(update_fields=["ratings", "rating_average", "rating_count"])
+
+    def _revenue(self, plugins):
+        today = timezone.now().date()
+        for plugin in plugins.values():
+            if plugin.pricing_model == "free":
+                continue
+            rng = random.Random(f"revenue-{plugin.id}")
+            unit = plugin.price if plugin.price else Decimal("2.50")
+            for n in range(rng.randint(3, 12)):
+                day = today - timedelta(days=rng.randint(1, 170))
+                fee, share = split(unit, plugin.currency)
+                RevenueEntry.objects.get_or_create(
+                    external_id=f"demo-{plugin.id}-{n}",
+                    defaults={
+                        "plugin": plugin, "developer": plugin.developer,
+                        "transaction_type": {"one_time": "purchase", "subscription": "subscription"}.get(
+                            plugin.pricing_model, "usage"),
+                        "amount": unit, "currency": plugin.currency, "platform_fee": fee, "developer_share": share,
+                        "payment_status": "succeeded", "period_start": day.replace(day=1), "period_end": day,
+                    },
+                )
