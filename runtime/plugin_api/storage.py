@@ -264,4 +264,4 @@ def files_get_url(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     # A signed link that expires within the hour (local storage); S3 answers with its own pre-signed URL.
     if settings.STORAGE_BACKEND == "s3":
         return {"url": row.file.url}
-    return {"url": reverse("runtime-plugin-file", args=[file_token(row)])}
+    return {"url": reverse("runtime:plugin-file", args=[file_token(row)])}
