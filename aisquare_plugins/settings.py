@@ -231,6 +231,7 @@ REVIEW_TEAM_GROUP = "Plugin reviewers"
 # --- REST API -----------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "developers.authentication.DeveloperTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
@@ -290,6 +291,10 @@ PACKAGE_MAX_UNPACKED_BYTES = env_int("PACKAGE_MAX_UNPACKED_BYTES", 50 * 1024 * 1
 PACKAGE_MAX_ENTRIES = env_int("PACKAGE_MAX_ENTRIES", 2000)
 PACKAGE_MAX_COMPRESSION_RATIO = env_int("PACKAGE_MAX_COMPRESSION_RATIO", 100)
 QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 40)
+# The security scan: rules listed here only report (monitor-only) instead of blocking; a scan running longer than
+# SCAN_TIMEOUT_SECONDS is `errored`, which blocks publication (fail closed).
+SCAN_MONITOR_ONLY_RULES = env_list("SCAN_MONITOR_ONLY_RULES", [])
+SCAN_TIMEOUT_SECONDS = env_int("SCAN_TIMEOUT_SECONDS", 120)
 
 # --- Money --------------------------------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "revenue.gateways.local.LocalGateway")

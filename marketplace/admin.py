@@ -32,4 +32,14 @@ class PluginVersionAdmin(admin.ModelAdmin):
     search_fields = ["plugin__id", "plugin__name", "version", "sha256"]
     autocomplete_fields = ["plugin", "uploaded_by"]
     date_hierarchy = "created_at"
-    readonly_fields = ["sha256", "size", "manifest", "created_at", "updated_at"]
+    # The publishing pipeline moves versions between states (developers' review console, with an audit); editing
+    # status or the package here would bypass the scan and the review.
+    readonly_fields = [
+        "plugin", "version", "package", "status", "sha256", "size", "manifest", "quality_score", "published_at",
+        "yanked_at", "yank_reason", "min_platform_version", "max_platform_version", "min_platform_key",
+        "max_platform_key", "version_major", "version_minor", "version_patch", "uploaded_by", "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

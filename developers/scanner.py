@@ -1,0 +1,635 @@
+"""The security scan and quality score of a plugin package. Pure: it reads a runtime Package and a ScanContext
+(what it needs from the database, gathered by the caller), and returns a ScanResult. It never passes by default:
+any crash or timeout is the caller's `errored`, which blocks publication.
+
+Checks: Python AST analysis (dangerous modules and calls, dynamic imports, builtins tricks, writes outside the data
+dir), Plugin API calls whose scope the manifest does not declare, obfuscation (high-entropy or base64 blobs,
+compiled or minified files), hard-coded secrets, bandit, names too close to an existing plugin, a sha256 blocklist.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aisquare_plugin_sdk.api_scopes import API_SCOPES, scope_for_call
+
+# rule id -> (severity, what an enforced finding does to the verdict: quarantine | reject | warn)
+RULES: dict[str, tuple[str, str]] = {
+    "blocklisted-hash": ("critical", "quarantine"),
+    "dangerous-import": ("high", "quarantine"),
+    "dangerous-call": ("high", "quarantine"),
+    "dynamic-import": ("critical", "quarantine"),
+    "builtins-trick": ("high", "quarantine"),
+    "write-outside-data": ("high", "quarantine"),
+    "obfuscated-blob": ("high", "quarantine"),
+    "compiled-file": ("high", "reject"),
+    "minified-file": ("medium", "reject"),
+    "syntax-error": ("medium", "reject"),
+    "secret": ("high", "reject"),
+    "undeclared-scope": ("high", "reject"),
+    "typosquatting": ("medium", "reject"),
+    "bandit": ("medium", "reject"),
+    "unused-scope": ("info", "warn"),
+    "dynamic-api-call": ("low", "warn"),
+    "quality": ("medium", "reject"),
+}
+
+DANGEROUS_MODULES = {
+    "subprocess": "runs other programs",
+    "ctypes": "calls native code",
+    "cffi": "calls native code",
+    "socket": "opens network sockets",
+    "ssl": "opens network connections",
+    "pty": "spawns terminals",
+    "multiprocessing": "starts processes",
+    "pickle": "deserializes arbitrary objects",
+    "cPickle": "deserializes arbitrary objects",
+    "marshal": "loads code objects",
+    "shelve": "deserializes arbitrary objects",
+    "importlib": "imports modules dynamically",
+    "imp": "imports modules dynamically",
+    "code": "runs arbitrary code",
+    "codeop": "compiles arbitrary code",
+    "mmap": "maps memory",
+    "signal": "interferes with the host process",
+    "resource": "changes process limits",
+    "sys.modules": "patches the module table",
+}
+DANGEROUS_CALLS = {
+    "os.system": "runs a shell command",
+    "os.popen": "runs a shell command",
+    "os.fork": "forks the process",
+    "os.forkpty": "forks the process",
+    "os.kill": "signals other processes",
+    "os.killpg": "signals other processes",
+    "os.setuid": "changes privileges",
+    "os.chroot": "changes the root",
+    "os.putenv": "changes the environment",
+    "os.dup2": "redirects file descriptors",
+    "eval": "evaluates a string as code",
+    "exec": "executes a string as code",
+    "compile": "compiles a string to code",
+    "execfile": "executes a file",
+    "__import__": "imports a module by name",
+    "pickle.loads": "deserializes arbitrary objects",
+    "pickle.load": "deserializes arbitrary objects",
+    "marshal.loads": "loads code objects",
+    "marshal.load": "loads code objects",
+    "importlib.import_module": "imports a module by name",
+    "types.CodeType": "builds code objects",
+    "types.FunctionType": "builds functions from code objects",
+    "sys.settrace": "hooks the interpreter",
+    "sys.setprofile": "hooks the interpreter",
+    "shutil.rmtree": "deletes directory trees",
+}
+DANGEROUS_CALL_PREFIXES = {"os.exec": "replaces the process", "os.spawn": "starts processes",
+                           "os.posix_spawn": "starts processes"}
+ESCAPE_ATTRIBUTES = {"__subclasses__", "__globals__", "__builtins__", "__code__", "__bases__", "__mro__",
+                     "__getattribute__", "__dict__", "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame"}
+INTROSPECTION_CALLS = {"globals", "vars", "locals"}
+WRITE_MODES = re.compile(r"[wax+]")
+API_NAMESPACES = {name.split(".")[0] for name in API_SCOPES}
+
+SECRET_PATTERNS = [
+    ("private key", re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----")),
+    ("AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("AWS secret access key",
+     re.compile(rb"(?i)aws.{0,20}(?:secret|key).{0,20}['\"][A-Za-z0-9/+=]{40}['\"]")),
+    ("Stripe secret key", re.compile(rb"\b(?:sk|rk)_live_[0-9a-zA-Z]{16,}\b")),
+    ("GitHub token", re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{60,}\b")),
+    ("Slack token", re.compile(rb"\bxox[baprs]-[0-9A-Za-z-]{10,}\b")),
+    ("Google API key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
+]
+BASE64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{200,}$")
+COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".bin", ".class", ".jar", ".wasm", ".o")
+BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\x00asm")
+TEXT_SUFFIXES = (".py", ".js", ".json", ".txt", ".md", ".rst", ".cfg", ".ini", ".toml", ".yaml", ".yml", ".env",
+                 ".html", ".css", ".svg", ".pem", ".key", ".sh", "")
+
+
+class ScanTimeout(Exception):
+    """The scan ran past its deadline: the caller records `errored`."""
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    file: str
+    line: int | None
+    message: str
+    enforced: bool = True
+    action: str = "reject"
+
+
+@dataclass
+class ScanContext:
+    """What the scan needs to know from outside the package."""
+
+    existing_plugins: list[tuple[str, str]] = field(default_factory=list)  # (id, name) of other developers' plugins
+    blocked_hashes: set[str] = field(default_factory=set)
+    monitor_only: set[str] = field(default_factory=set)
+    quality_minimum: int = 40
+    timeout: float = 120.0
+    run_bandit: bool = True
+
+
+@dataclass
+class ScanResult:
+    verdict: str  # passed | quarantined | rejected | errored
+    findings: list[Finding]
+    quality: dict[str, Any]
+    duration: float = 0.0
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "findings": [asdict(f) for f in self.findings],
+            "quality": self.quality,
+            "duration": round(self.duration, 3),
+            "error": self.error,
+        }
+
+
+class _Scan:
+    def __init__(self, package, context: ScanContext):
+        self.package = package
+        self.context = context
+        self.findings: list[Finding] = []
+        self.deadline = time.monotonic() + context.timeout
+        self.used_scopes: dict[str, tuple[str, int]] = {}
+
+    def add(self, rule: str, file: str, line: int | None, message: str, *, severity: str | None = None,
+            action: str | None = None) -> None:
+        default_severity, default_action = RULES[rule]
+        self.findings.append(Finding(
+            rule=rule, severity=severity or default_severity, file=file, line=line, message=message,
+            enforced=rule not in self.context.monitor_only, action=action or default_action,
+        ))
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ScanTimeout(f"the scan took longer than {self.context.timeout:.0f} s")
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    total = len(text)
+    return -sum(c / total * math.log2(c / total) for c in counts.values())
+
+
+def _fold(node: ast.AST) -> str | None:
+    """The value of a string expression built from constants ('sub' + 'process', ''.join([...]), f-strings)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _fold(node.left), _fold(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_fold(v) if not isinstance(v, ast.FormattedValue) else _fold(v.value) for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and isinstance(node.func.value, ast.Constant) and len(node.args) == 1
+            and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        parts = [_fold(e) for e in node.args[0].elts]
+        return node.func.value.value.join(parts) if all(p is not None for p in parts) else None
+    return None
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    if isinstance(node, ast.Call):
+        inner = _dotted(node.func)
+        return None if inner is None else inner + ["()"] + parts[::-1]
+    return None
+
+
+class _PythonVisitor(ast.NodeVisitor):
+    def __init__(self, scan: _Scan, path: str):
+        self.scan = scan
+        self.path = path
+        self.aliases: dict[str, str] = {}  # local name -> module or module.attr
+        self.api_aliases: dict[str, list[str]] = {}  # local name -> chain that contains "api"
+
+    def flag(self, rule: str, node: ast.AST, message: str) -> None:
+        self.scan.add(rule, self.path, getattr(node, "lineno", None), message)
+
+    def _check_module(self, module: str, node: ast.AST) -> None:
+        top = module.split(".")[0]
+        for name in (module, top):
+            if name in DANGEROUS_MODULES:
+                self.flag("dangerous-import", node,
+                          f"imports {module}, which {DANGEROUS_MODULES[name]}; plugins must use the Plugin API "
+                          "instead (the sandbox forbids this).")
+                return
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_module(alias.name, node)
+            self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                alias.name.split(".")[0]
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level == 0:
+            self._check_module(module, node)
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                if module == "sys" and alias.name == "modules":
+                    self._check_module("sys.modules", node)
+                if full in DANGEROUS_CALLS or any(full.startswith(p) for p in DANGEROUS_CALL_PREFIXES):
+                    self.flag("dangerous-call", node, f"imports {full}, which {self._why(full)}.")
+                if alias.name == "*" and module in ("os", "builtins"):
+                    self.flag("dangerous-import", node, f"imports everything from {module}; import what you use.")
+                self.aliases[alias.asname or alias.name] = full
+        self.generic_visit(node)
+
+    @staticmethod
+    def _why(name: str) -> str:
+        if name in DANGEROUS_CALLS:
+            return DANGEROUS_CALLS[name]
+        for prefix, why in DANGEROUS_CALL_PREFIXES.items():
+            if name.startswith(prefix):
+                return why
+        return "is not allowed"
+
+    def _resolve(self, parts: list[str]) -> str:
+        head = self.aliases.get(parts[0], parts[0])
+        if head.startswith("builtins."):
+            head = head[len("builtins."):]
+        return ".".join([head, *parts[1:]])
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        chain = _dotted(node.value)
+        if chain and "api" in chain and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            self.api_aliases[node.targets[0].id] = chain
+        elif chain and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            resolved = self._resolve(chain)
+            if resolved in DANGEROUS_CALLS or resolved.split(".")[0] in DANGEROUS_MODULES:
+                self.aliases[node.targets[0].id] = resolved
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in ESCAPE_ATTRIBUTES:
+            self.flag("builtins-trick", node,
+                      f"reaches {node.attr}, a way around the sandbox's restrictions; plugins must not introspect "
+                      "the interpreter.")
+        chain = _dotted(node)
+        if chain and self._resolve(chain) == "sys.modules":
+            self.flag("dangerous-import", node, "touches sys.modules, which patches the module table.")
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in ("__builtins__", "__loader__", "__spec__"):
+            self.flag("builtins-trick", node, f"uses {node.id}, a way around the sandbox's restrictions.")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        chain = _dotted(node.func)
+        if chain and "()" not in chain:
+            name = self._resolve(chain)
+            self._check_call(name, node)
+            self._check_api_call(chain, node)
+        self.generic_visit(node)
+
+    def _check_call(self, name: str, node: ast.Call) -> None:
+        if name in ("__import__", "importlib.import_module", "importlib.__import__"):
+            target = _fold(node.args[0]) if node.args else None
+            if target is None:
+                self.flag("dynamic-import", node,
+                          f"{name}() with a computed module name hides what is imported; import modules statically.")
+            else:
+                self._check_module(target, node)
+                self.flag("dangerous-call", node, f"{name}({target!r}) imports by name; use an import statement.")
+            return
+        if name == "getattr" and node.args:
+            target = _dotted(node.args[0])
+            resolved = self._resolve(target) if target else ""
+            attr = _fold(node.args[1]) if len(node.args) > 1 else None
+            if resolved in ("builtins", "__builtins__", "os", "sys", "subprocess", "importlib") or (
+                target and target[0] in INTROSPECTION_CALLS
+            ):
+                self.flag("builtins-trick", node,
+                          f"getattr on {resolved or target[0]} reaches functions by name; call what you need directly.")
+            elif len(node.args) > 1 and attr is None:
+                pass  # getattr(obj, name) on the plugin's own objects is ordinary Python
+            elif attr in ESCAPE_ATTRIBUTES or (attr and attr in {"system", "popen", "eval", "exec", "__import__"}):
+                self.flag("builtins-trick", node, f"getattr(..., {attr!r}) reaches a forbidden function by name.")
+            return
+        if name in INTROSPECTION_CALLS and node.args == [] and self._subscripted(node):
+            self.flag("builtins-trick", node, f"{name}()[...] looks names up dynamically; refer to them directly.")
+        if name in DANGEROUS_CALLS or any(name.startswith(p) for p in DANGEROUS_CALL_PREFIXES):
+            self.flag("dangerous-call", node, f"calls {name}(), which {self._why(name)}.")
+            return
+        if name in ("open", "io.open", "os.open", "codecs.open") or name.endswith((".write_text", ".write_bytes")):
+            self._check_write(name, node)
+
+    def _subscripted(self, node: ast.AST) -> bool:
+        return getattr(node, "_parent_is_subscript", False)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.value, ast.Call):
+            node.value._parent_is_subscript = True  # type: ignore[attr-defined]
+        self.generic_visit(node)
+
+    def _check_write(self, name: str, node: ast.Call) -> None:
+        if name.endswith((".write_text", ".write_bytes")):
+            owner = node.func.value if isinstance(node.func, ast.Attribute) else None
+            path = _fold(owner.args[0]) if isinstance(owner, ast.Call) and owner.args else None
+            writing = True
+        else:
+            path = _fold(node.args[0]) if node.args else None
+            mode = None
+            if len(node.args) > 1:
+                mode = _fold(node.args[1])
+            for keyword in node.keywords:
+                if keyword.arg == "mode":
+                    mode = _fold(keyword.value)
+            writing = name == "os.open" or bool(mode and WRITE_MODES.search(mode))
+        if not writing or path is None:
+            return
+        if (path.startswith("/") and not (path == "/data" or path.startswith("/data/"))) or ".." in \
+                PurePosixPath(path).parts or path.startswith("~"):
+            self.flag("write-outside-data", node,
+                      f"writes to {path!r}, outside the plugin's data directory; use context.storage instead.")
+
+    def _check_api_call(self, chain: list[str], node: ast.Call) -> None:
+        if chain[-1] == "call" and len(chain) >= 2 and node.args:
+            # context.call("content.create", ...): the SDK's generic entry point names the host function.
+            method = _fold(node.args[0])
+            if method is None:
+                self.flag("dynamic-api-call", node,
+                          "calls the Plugin API with a computed method name; reviewers cannot tell which scopes it "
+                          "uses (the host still checks every call).")
+                return
+            scope = scope_for_call(method)
+            if scope and scope not in self.scan.used_scopes:
+                self.scan.used_scopes[scope] = (self.path, getattr(node, "lineno", 0))
+            return
+        if chain[0] in self.api_aliases:
+            chain = self.api_aliases[chain[0]] + chain[1:]
+        if "api" not in chain[:-1] or len(chain) < 2:
+            return
+        after = chain[chain.index("api") + 1:]
+        if len(after) != 2 or after[0] not in API_NAMESPACES:
+            return
+        call = ".".join(after)
+        scope = scope_for_call(call)
+        if scope and scope not in self.scan.used_scopes:
+            self.scan.used_scopes[scope] = (self.path, getattr(node, "lineno", 0))
+
+
+def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        scan.add("syntax-error", path, None, "is not UTF-8 text; Python source must be UTF-8.")
+        return
+    try:
+        tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        scan.add("syntax-error", path, getattr(exc, "lineno", None),
+                 f"cannot be parsed as Python 3.11 ({str(exc)[:120]}); code that cannot be analysed is refused.")
+        return
+    _PythonVisitor(scan, path).visit(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) >= 200:
+            value = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
+            compact = re.sub(r"\s", "", value)
+            if len(compact) >= 200 and (BASE64_BLOB.match(value) and _entropy(compact) > 4.5
+                                        or _entropy(compact) > 5.2):
+                scan.add("obfuscated-blob", path, getattr(node, "lineno", None),
+                         f"contains a {len(compact)}-character encoded or high-entropy string; ship readable "
+                         "source and data files, not packed payloads.")
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    if longest > 2000:
+        scan.add("minified-file", path, None, f"has a line of {longest} characters; ship readable source.")
+
+
+def _scan_files(scan: _Scan) -> None:
+    for path, content in scan.package.files.items():
+        scan.check_deadline()
+        lower = path.lower()
+        digest = hashlib.sha256(content).hexdigest()
+        if digest in scan.context.blocked_hashes:
+            scan.add("blocklisted-hash", path, None, f"is a known-bad file (sha256 {digest}).")
+        if lower.endswith(COMPILED_SUFFIXES) or content.startswith(BINARY_MAGIC) and not lower.endswith(
+                (".png", ".jpg", ".jpeg", ".webp", ".svg", ".gif", ".ico")):
+            scan.add("compiled-file", path, None,
+                     "is compiled or binary code, which cannot be reviewed; ship Python source only.")
+            continue
+        if lower.endswith((".min.js", ".min.css")):
+            scan.add("minified-file", path, None, "is minified; ship the readable source.")
+        if lower.endswith(TEXT_SUFFIXES) or "." not in PurePosixPath(lower).name:
+            for label, pattern in SECRET_PATTERNS:
+                match = pattern.search(content)
+                if match:
+                    line = content.count(b"\n", 0, match.start()) + 1
+                    scan.add("secret", path, line,
+                             f"contains what looks like a {label}; remove it, revoke it, and read secrets from the "
+                             "plugin's configuration instead.")
+        if lower.endswith(".py"):
+            _scan_python(scan, path, content)
+
+
+def _scan_scopes(scan: _Scan) -> None:
+    manifest = scan.package.manifest
+    declared = set(manifest.scopes)
+    for scope, (path, line) in sorted(scan.used_scopes.items()):
+        if scope not in declared:
+            scan.add("undeclared-scope", path, line,
+                     f"calls a Plugin API that needs the {scope} scope, which plugin.json does not declare; add "
+                     f'{{"scope": "{scope}", "reason": "..."}} to permissions.')
+    for scope in sorted(declared - set(scan.used_scopes)):
+        scan.add("unused-scope", "plugin.json", None,
+                 f"declares {scope} but no call that needs it was found; ask only for what the plugin uses.")
+
+
+def _normalize_name(text: str) -> str:
+    table = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s", "7": "t", "@": "a", "$": "s"})
+    return re.sub(r"[^a-z]", "", text.lower().translate(table)).replace("rn", "m").replace("vv", "w")
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance, cut short above `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _scan_names(scan: _Scan) -> None:
+    manifest = scan.package.manifest
+    mine = {("id", manifest.id), ("name", manifest.data.get("name", ""))}
+    for other_id, other_name in scan.context.existing_plugins:
+        if other_id == manifest.id:
+            continue
+        for kind, value in mine:
+            for other in (other_id, other_name):
+                a, b = value.lower(), (other or "").lower()
+                limit = 1 if max(len(a), len(b)) < 10 else 2
+                if len(a) < 4 or len(b) < 4:
+                    continue
+                if a == b or _normalize_name(a) == _normalize_name(b) or _distance(a, b, limit) <= limit:
+                    scan.add("typosquatting", "plugin.json", None,
+                             f"the {kind} {value!r} is too close to the existing plugin {other_id!r} "
+                             f"({other!r}); choose a distinct {kind}.")
+                    return
+
+
+def _run_bandit(scan: _Scan) -> None:
+    python_files = {p: c for p, c in scan.package.files.items() if p.endswith(".py")}
+    if not python_files:
+        return
+    remaining = scan.deadline - time.monotonic()
+    if remaining <= 1:
+        raise ScanTimeout("no time left for bandit")
+    bandit = Path(sys.executable).with_name("bandit")
+    command = [str(bandit)] if bandit.exists() else [sys.executable, "-m", "bandit"]
+    with tempfile.TemporaryDirectory(prefix="aisq-scan-") as tmp:
+        for path, content in python_files.items():
+            target = Path(tmp, *PurePosixPath(path).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        try:
+            result = subprocess.run(
+                [*command, "-r", tmp, "-f", "json", "-q", "--exit-zero"],
+                capture_output=True, timeout=remaining, check=False,
+                env={"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": tmp},
+            )
+        except subprocess.TimeoutExpired:
+            raise ScanTimeout("bandit did not finish in time") from None
+        if result.returncode != 0:
+            raise RuntimeError(f"bandit failed (exit {result.returncode}): {result.stderr.decode()[-300:]}")
+        report = json.loads(result.stdout or b"{}")
+        if report.get("errors"):
+            first = report["errors"][0]
+            raise RuntimeError(f"bandit could not read {first.get('filename')}: {first.get('reason')}")
+        for issue in report.get("results", []):
+            path = os.path.relpath(issue["filename"], tmp).replace(os.sep, "/")
+            severity = issue.get("issue_severity", "LOW").lower()
+            confidence = issue.get("issue_confidence", "LOW").lower()
+            blocking = severity == "high" and confidence in ("high", "medium")
+            scan.add("bandit", path, issue.get("line_number"),
+                     f"bandit {issue.get('test_id')} ({issue.get('test_name')}): {issue.get('issue_text')}",
+                     severity=severity, action="reject" if blocking else "warn")
+
+
+QUALITY_ITEMS = (
+    ("description", 20), ("icon", 10), ("screenshots", 15), ("changelog", 10), ("documentation_url", 10),
+    ("support_url", 10), ("tests", 15), ("readme", 10),
+)
+
+
+def quality_score(package, minimum: int) -> dict[str, Any]:
+    """0-100 with a visible breakdown. Below `minimum` the version is rejected with the missing items as reasons."""
+    data = package.manifest.data
+    files = package.files
+    lower_files = {p.lower() for p in files}
+    description = (data.get("description") or "").strip()
+    screenshots = data.get("screenshots") or []
+    icon = data.get("icon")
+    breakdown = []
+
+    def item(key: str, points: int, note: str) -> None:
+        maximum = dict(QUALITY_ITEMS)[key]
+        breakdown.append({"item": key, "points": points, "max": maximum, "note": note})
+
+    if len(description) >= 200:
+        item("description", 20, f"{len(description)} characters")
+    elif len(description) >= 50:
+        item("description", 10, f"{len(description)} characters; 200 or more earns full points")
+    else:
+        item("description", 0, "write a description of at least 50 characters (200 for full points)")
+    item("icon", 10 if icon and icon in files else 0,
+         "icon present" if icon and icon in files else "add an icon image and set `icon` in plugin.json")
+    shots = len(screenshots)
+    item("screenshots", 15 if shots >= 3 else 10 if shots else 0,
+         f"{shots} screenshot(s)" + ("" if shots >= 3 else "; three or more earn full points"))
+    has_changelog = bool((data.get("changelog") or "").strip()) or any(
+        p.split("/")[-1] in ("changelog.md", "changelog.rst", "changelog.txt", "changes.md") for p in lower_files)
+    item("changelog", 10 if has_changelog else 0, "changelog present" if has_changelog else "add a changelog")
+    item("documentation_url", 10 if data.get("documentationUrl") else 0,
+         "documentation URL set" if data.get("documentationUrl") else "set documentationUrl")
+    item("support_url", 10 if data.get("supportUrl") else 0,
+         "support URL set" if data.get("supportUrl") else "set supportUrl")
+    has_tests = any(re.search(r"(^|/)(tests?/.+\.py|test_[^/]*\.py|[^/]*_test\.py)$", p) for p in lower_files)
+    item("tests", 15 if has_tests else 0, "tests shipped" if has_tests else "ship your tests (tests/test_*.py)")
+    has_readme = any(p in ("readme.md", "readme.rst", "readme.txt", "readme") for p in lower_files)
+    item("readme", 10 if has_readme else 0, "README present" if has_readme else "add a README.md")
+    score = sum(entry["points"] for entry in breakdown)
+    return {"score": score, "minimum": minimum, "passed": score >= minimum, "breakdown": breakdown}
+
+
+def scan(package, context: ScanContext) -> ScanResult:
+    """Scan and score a package that passed upload validation. Raises on a crash or ScanTimeout: the caller
+    records `errored` (fail closed)."""
+    started = time.monotonic()
+    state = _Scan(package, context)
+    if package.sha256 in context.blocked_hashes:
+        state.add("blocklisted-hash", "(package)", None, f"The package is a known-bad file (sha256 {package.sha256}).")
+    _scan_files(state)
+    state.check_deadline()
+    _scan_scopes(state)
+    _scan_names(state)
+    if context.run_bandit:
+        _run_bandit(state)
+    state.check_deadline()
+    quality = quality_score(package, context.quality_minimum)
+    if not quality["passed"]:
+        missing = "; ".join(e["note"] for e in quality["breakdown"] if e["points"] < e["max"])
+        state.add("quality", "plugin.json", None,
+                  f"quality score {quality['score']} is below the minimum of {quality['minimum']}: {missing}.")
+    return ScanResult(verdict=verdict_of(state.findings), findings=state.findings, quality=quality,
+                      duration=time.monotonic() - started)
+
+
+def verdict_of(findings: list[Finding]) -> str:
+    enforced = [f for f in findings if f.enforced]
+    if any(f.action == "quarantine" for f in enforced):
+        return "quarantined"
+    if any(f.action == "reject" for f in enforced):
+        return "rejected"
+    return "passed"
+
+
+def scan_safely(package, context: ScanContext) -> ScanResult:
+    """`scan`, but a crash or a timeout becomes an `errored` result: it never passes by default."""
+    started = time.monotonic()
+    try:
+        return scan(package, context)
+    except ScanTimeout as exc:
+        error = f"timeout: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any scanner failure must block publication, not crash the worker
+        error = f"{type(exc).__name__}: {str(exc)[:500]}"
+    return ScanResult(verdict="errored", findings=[], quality={}, duration=time.monotonic() - started, error=error)

@@ -1,0 +1,374 @@
+"""The catalogue's write services: the only code that creates or changes Plugin and PluginVersion rows.
+
+The publishing pipeline (developers app) calls them through marketplace.api: register a plugin id to the developer who
+first uploads it, create a version, move it through the pipeline's states, publish it on approval, yank it, edit the
+listing, feature it. Each one is atomic, validates the rows and queues its side effects on commit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aisquare_plugin_sdk.manifest import Version
+from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from marketplace.models import Plugin, PluginVersion
+
+logger = logging.getLogger(__name__)
+
+# Listing fields that a developer may edit without uploading a new version.
+LISTING_FIELDS = ("description", "tags", "documentation_url", "support_url", "screenshots")
+# Manifest key -> Plugin column, copied into the listing when a version is published.
+_MANIFEST_LISTING = {
+    "name": "name",
+    "description": "description",
+    "author": "author",
+    "category": "category",
+    "tags": "tags",
+    "screenshots": "screenshots",
+    "icon": "icon",
+    "documentationUrl": "documentation_url",
+    "supportUrl": "support_url",
+}
+
+
+def _optional(module: str, name: str):
+    """A function another engineer may not have written yet: call it when it exists."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _invalidate_caches(plugin_id: str) -> None:
+    invalidate = _optional("marketplace.cache", "invalidate_catalogue_caches")
+    if invalidate is not None:
+        invalidate(plugin_id=plugin_id)
+
+
+def _pricing_columns(pricing: dict[str, Any]) -> dict[str, Any]:
+    model = pricing.get("model", "free")
+    if model == "free":
+        return {"pricing_model": "free", "price": Decimal("0"), "currency": pricing.get("currency", "USD")}
+    price = pricing.get("price")
+    if price is None and pricing.get("tiers"):
+        price = pricing["tiers"][0].get("unit_price") or "0"
+    return {"pricing_model": model, "price": Decimal(str(price or "0")), "currency": pricing.get("currency", "USD")}
+
+
+def plugin_register(*, plugin_id: str, developer, manifest: dict[str, Any]) -> Plugin:
+    """Return the plugin `plugin_id`, locked for this transaction, creating it for `developer` on first upload.
+
+    A plugin id belongs to the developer who first uploaded it: anyone else is refused.
+    """
+    with transaction.atomic():
+        plugin = Plugin.objects.select_for_update().filter(pk=plugin_id).first()
+        if plugin is None:
+            plugin = Plugin(
+                id=plugin_id,
+                developer=developer,
+                name=manifest["name"],
+                description=manifest.get("description", ""),
+                author=manifest.get("author", {}),
+                category=manifest["category"],
+                tags=manifest.get("tags", []),
+                pricing=manifest.get("pricing", {"model": "free"}),
+                screenshots=[s for s in manifest.get("screenshots", []) if s.startswith("https://")],
+                documentation_url=manifest.get("documentationUrl", ""),
+                support_url=manifest.get("supportUrl", ""),
+                verified=bool(getattr(developer, "verified", False)),
+                **_pricing_columns(manifest.get("pricing", {"model": "free"})),
+            )
+            plugin.full_clean()
+            try:
+                with transaction.atomic():
+                    plugin.save(force_insert=True)
+            except IntegrityError:
+                # Another upload registered the same id a moment ago: it is theirs now.
+                plugin = Plugin.objects.select_for_update().get(pk=plugin_id)
+        if plugin.developer_id != developer.pk:
+            raise Forbidden(
+                f"The plugin id {plugin_id!r} belongs to another developer. Choose another id in plugin.json.",
+                code="plugin_id_taken",
+            )
+        return plugin
+
+
+def plugin_version_check_newer(*, plugin: Plugin, version: str) -> None:
+    """Refuse a version that is not greater than every version uploaded before (whatever their status)."""
+    new = Version.parse(version)
+    for existing in PluginVersion.objects.filter(plugin=plugin).values_list("version", flat=True):
+        if not Version.parse(existing) < new:
+            raise Conflict(
+                f"Version {version} is not greater than the already uploaded version {existing}: "
+                "increase the version in plugin.json.",
+                code="version_not_greater",
+            )
+
+
+def plugin_version_create(
+    *,
+    plugin: Plugin,
+    manifest: dict[str, Any],
+    data: bytes,
+    sha256: str,
+    uploaded_by,
+    changelog: str = "",
+) -> PluginVersion:
+    """Store an uploaded package as a new version of `plugin` in the `uploaded` state."""
+    with transaction.atomic():
+        Plugin.objects.select_for_update().filter(pk=plugin.pk).first()
+        plugin_version_check_newer(plugin=plugin, version=manifest["version"])
+        if PluginVersion.objects.filter(sha256=sha256).exists():
+            raise Conflict("This exact package was already uploaded.", code="duplicate_package")
+        parsed = Version.parse(manifest["version"])
+        min_version = manifest["minPlatformVersion"]
+        max_version = manifest.get("maxPlatformVersion") or ""
+        version = PluginVersion(
+            plugin=plugin,
+            version=manifest["version"],
+            version_major=parsed.major,
+            version_minor=parsed.minor,
+            version_patch=parsed.patch,
+            sha256=sha256,
+            size=len(data),
+            manifest=manifest,
+            status=PluginVersion.Status.UPLOADED,
+            changelog=changelog or manifest.get("changelog", ""),
+            min_platform_version=min_version,
+            max_platform_version=max_version,
+            min_platform_key=Version.parse(min_version).as_int(),
+            max_platform_key=Version.parse(max_version).as_int() if max_version else None,
+            uploaded_by=uploaded_by,
+        )
+        # The file is written before the row; if the row is refused, the file goes too. A caller whose own
+        # transaction fails later deletes it the same way (developers.services.submission_upload).
+        version.package.save(f"{plugin.pk}-{manifest['version']}.zip", ContentFile(data), save=False)
+        try:
+            version.full_clean()
+            with transaction.atomic():
+                version.save(force_insert=True)
+        except Exception:
+            version.package.delete(save=False)
+            raise
+        return version
+
+
+def plugin_version_set_status(
+    *, version: PluginVersion, status: str, allowed_from: tuple[str, ...] | None = None
+) -> PluginVersion:
+    """Move a version to `status` under a row lock; refuse when it is not in one of `allowed_from`."""
+    with transaction.atomic():
+        locked = PluginVersion.objects.select_for_update().get(pk=version.pk)
+        if allowed_from is not None and locked.status not in allowed_from:
+            raise Conflict(
+                f"Version {locked.version} is {locked.get_status_display().lower()}; it cannot become {status}.",
+                code="invalid_status",
+            )
+        locked.status = status
+        locked.full_clean()
+        locked.save(update_fields=["status", "updated_at"])
+        version.status = status
+        return locked
+
+
+def plugin_version_set_quality(*, version: PluginVersion, score: int) -> PluginVersion:
+    with transaction.atomic():
+        PluginVersion.objects.filter(pk=version.pk).update(quality_score=score, updated_at=timezone.now())
+        version.quality_score = score
+        return version
+
+
+def plugin_version_publish(*, version: PluginVersion) -> PluginVersion:
+    """Approve a version that passed its scan: it becomes installable and, if newest, the listing's version.
+
+    The listing takes its name, description, category, tags, pricing, icon, screenshots and URLs from the manifest.
+    Paid plugins get their prices set up (revenue.api.pricing_setup); catalogue caches are invalidated on commit.
+    """
+    with transaction.atomic():
+        locked = PluginVersion.objects.select_for_update().select_related("plugin").get(pk=version.pk)
+        if locked.status != PluginVersion.Status.PASSED:
+            raise Conflict(
+                f"Only a version that passed its scan can be published; {locked.version} is "
+                f"{locked.get_status_display().lower()}.",
+                code="invalid_status",
+            )
+        plugin = Plugin.objects.select_for_update().get(pk=locked.plugin_id)
+        now = timezone.now()
+        locked.status = PluginVersion.Status.APPROVED
+        locked.published_at = now
+        locked.full_clean()
+        locked.save(update_fields=["status", "published_at", "updated_at"])
+
+        newest = _newest_approved(plugin)
+        if newest is not None and newest.pk == locked.pk:
+            _fill_listing(plugin, locked)
+            plugin.version = locked.version
+            if plugin.published_at is None:
+                plugin.published_at = now
+            plugin.full_clean()
+            plugin.save()
+            if plugin.pricing_model != "free":
+                pricing_setup = _optional("revenue.api", "pricing_setup")
+                if pricing_setup is not None:
+                    pricing_setup(plugin=plugin)
+        plugin_id = plugin.pk
+        transaction.on_commit(lambda: _invalidate_caches(plugin_id))
+        version.status = locked.status
+        version.published_at = locked.published_at
+        return locked
+
+
+def _newest_approved(plugin: Plugin) -> PluginVersion | None:
+    approved = list(PluginVersion.objects.filter(plugin=plugin, status=PluginVersion.Status.APPROVED))
+    return max(approved, key=lambda v: Version.parse(v.version).key(), default=None)
+
+
+def _fill_listing(plugin: Plugin, version: PluginVersion) -> None:
+    manifest = version.manifest or {}
+    for key, column in _MANIFEST_LISTING.items():
+        if key in manifest:
+            value = manifest[key]
+            if column == "screenshots":
+                value = [s for s in value if isinstance(s, str) and s.startswith("https://")]
+            if column == "icon":
+                # Icons inside the package are served by the marketplace from the package; keep their path.
+                value = value or ""
+            setattr(plugin, column, value)
+    pricing = manifest.get("pricing") or {"model": "free"}
+    plugin.pricing = pricing
+    for column, value in _pricing_columns(pricing).items():
+        setattr(plugin, column, value)
+
+
+def plugin_version_yank(*, version: PluginVersion, reason: str) -> PluginVersion:
+    """Withdraw a published version: it can no longer be installed. The listing falls back to the newest approved
+    version left, or is unpublished when none is left."""
+    if not reason or not reason.strip():
+        raise ServiceError("A reason is required to yank a version.", code="reason_required")
+    with transaction.atomic():
+        locked = PluginVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.status != PluginVersion.Status.APPROVED:
+            raise Conflict(f"Only a published version can be yanked; {locked.version} is not.", code="invalid_status")
+        plugin = Plugin.objects.select_for_update().get(pk=locked.plugin_id)
+        locked.status = PluginVersion.Status.YANKED
+        locked.yanked_at = timezone.now()
+        locked.yank_reason = reason.strip()
+        locked.full_clean()
+        locked.save(update_fields=["status", "yanked_at", "yank_reason", "updated_at"])
+        if plugin.version == locked.version:
+            newest = _newest_approved(plugin)
+            if newest is None:
+                plugin.version = ""
+                plugin.published_at = None
+            else:
+                _fill_listing(plugin, newest)
+                plugin.version = newest.version
+            plugin.full_clean()
+            plugin.save()
+        plugin_id = plugin.pk
+        transaction.on_commit(lambda: _invalidate_caches(plugin_id))
+        version.status = locked.status
+        return locked
+
+
+def plugin_listing_update(*, plugin: Plugin, changes: dict[str, Any]) -> Plugin:
+    """Edit the listing fields a developer controls between versions (see LISTING_FIELDS)."""
+    unknown = sorted(set(changes) - set(LISTING_FIELDS))
+    if unknown:
+        raise ServiceError(
+            f"These fields cannot be edited here: {', '.join(unknown)}. Upload a new version to change them.",
+            code="invalid_fields",
+        )
+    with transaction.atomic():
+        locked = Plugin.objects.select_for_update().get(pk=plugin.pk)
+        if "tags" in changes and (
+            not isinstance(changes["tags"], list) or not all(isinstance(t, str) for t in changes["tags"])
+        ):
+            raise ServiceError("tags: a list of strings.", code="invalid", fields={"tags": ["a list of strings"]})
+        if "screenshots" in changes and (
+            not isinstance(changes["screenshots"], list)
+            or not all(isinstance(s, str) and s.startswith("https://") for s in changes["screenshots"])
+        ):
+            raise ServiceError("screenshots: a list of https:// URLs.", code="invalid")
+        for key, value in changes.items():
+            setattr(locked, key, value)
+        locked.full_clean()
+        locked.save(update_fields=[*changes, "updated_at"])
+        plugin_id = locked.pk
+        transaction.on_commit(lambda: _invalidate_caches(plugin_id))
+        return locked
+
+
+def plugin_featured_set(*, plugin: Plugin, featured: bool) -> Plugin:
+    with transaction.atomic():
+        locked = Plugin.objects.select_for_update().get(pk=plugin.pk)
+        locked.featured = featured
+        locked.save(update_fields=["featured", "updated_at"])
+        plugin_id = locked.pk
+        transaction.on_commit(lambda: _invalidate_caches(plugin_id))
+        return locked
+
+
+def plugins_verified_set(*, developer, verified: bool) -> int:
+    """Mirror a developer's verified flag onto their listings (the marketplace shows the badge per plugin)."""
+    with transaction.atomic():
+        count = Plugin.objects.filter(developer=developer).update(verified=verified, updated_at=timezone.now())
+        transaction.on_commit(lambda: _invalidate_caches(None))
+        return count
+
+
+def plugin_version_get(*, version_id) -> PluginVersion:
+    try:
+        return PluginVersion.objects.select_related("plugin").get(pk=version_id)
+    except (PluginVersion.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such plugin version.") from None
+
+
+def plugin_identities(*, exclude_developer=None) -> list[tuple[str, str]]:
+    """(id, name) of every listed plugin, for the publishing scan's typosquatting check."""
+    plugins = Plugin.objects.all()
+    if exclude_developer is not None:
+        plugins = plugins.exclude(developer=exclude_developer)
+    return list(plugins.values_list("id", "name"))
+
+
+def plugin_get(*, plugin_id: str) -> Plugin:
+    try:
+        return Plugin.objects.get(pk=plugin_id)
+    except Plugin.DoesNotExist:
+        raise NotFound("No such plugin.") from None
+
+
+def plugin_versions_of(*, plugin_ids) -> list[PluginVersion]:
+    """Every version of these plugins, newest first per plugin (for the developer's own listings)."""
+    return list(PluginVersion.objects.filter(plugin_id__in=list(plugin_ids)).select_related("plugin"))
+
+
+def plugins_of_developer(*, developer) -> list[Plugin]:
+    return list(Plugin.objects.filter(developer=developer).order_by("name"))
+
+
+def plugin_version_statuses() -> type[PluginVersion.Status]:
+    return PluginVersion.Status
+
+
+def plugin_version_sha256_exists(*, sha256: str) -> bool:
+    return PluginVersion.objects.filter(sha256=sha256).exists()
+
+
+def plugin_version_previous_approved(*, version: PluginVersion) -> PluginVersion | None:
+    """The newest approved (or yanked) version below `version`: what a reviewer compares against."""
+    current = Version.parse(version.version)
+    earlier = [
+        v for v in PluginVersion.objects.filter(
+            plugin_id=version.plugin_id, status__in=[PluginVersion.Status.APPROVED, PluginVersion.Status.YANKED])
+        if Version.parse(v.version) < current
+    ]
+    return max(earlier, key=lambda v: Version.parse(v.version).key(), default=None)
