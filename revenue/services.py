@@ -1,0 +1,828 @@
+"""Revenue write services: prices, purchases, subscriptions, usage invoices, the ledger, refunds and payouts.
+
+Every money event becomes one `RevenueEntry` row keyed by the gateway's id of the event (`external_id`, unique), so a
+webhook delivered twice or a retried task records it once. Payouts claim the rows they pay when they are created and
+carry an idempotency key derived from their id: two runs, a retry or a crash after the transfer never pay twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from revenue import money
+from revenue.gateways import GatewayError, get_gateway
+from revenue.models import (
+    FeeOverride,
+    Payout,
+    PayoutAccount,
+    PayoutAttempt,
+    PriceRecord,
+    Purchase,
+    RevenueEntry,
+    Subscription,
+    UsageInvoice,
+)
+
+logger = logging.getLogger(__name__)
+
+PRICE_CHANGE_NOTICE_DAYS = 30
+PAYOUT_MAX_ATTEMPTS = 5
+LIVE_PURCHASE = [Purchase.Status.PENDING, Purchase.Status.PAID]
+
+
+# --- periods and rates --------------------------------------------------------------------------------------------
+
+def month_bounds(day: date) -> tuple[date, date]:
+    """First and last day of the month containing `day`."""
+    last = calendar.monthrange(day.year, day.month)[1]
+    return day.replace(day=1), day.replace(day=last)
+
+
+def previous_month(today: date) -> date:
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def parse_period(value: str) -> date:
+    """'YYYY-MM' -> the first day of that month; a clear error for anything else."""
+    try:
+        return datetime.strptime(value, "%Y-%m").date()
+    except (TypeError, ValueError):
+        raise ServiceError(f"A period is written YYYY-MM, not {value!r}.", code="invalid_period")
+
+
+def fee_rate_for(developer_id) -> Decimal:
+    override = FeeOverride.objects.filter(developer_id=developer_id).values_list("rate", flat=True).first()
+    return override if override is not None else settings.PLATFORM_FEE_RATE
+
+
+def fee_override_set(*, developer, rate: Decimal, reason: str = "") -> FeeOverride:
+    if not isinstance(rate, Decimal) or not Decimal("0") <= rate <= Decimal("1"):
+        raise ServiceError("The fee rate is a decimal between 0 and 1, e.g. 0.15.", code="invalid_rate")
+    with transaction.atomic():
+        override, _ = FeeOverride.objects.select_for_update().get_or_create(
+            developer=developer, defaults={"rate": rate, "reason": reason}
+        )
+        override.rate, override.reason = rate, reason
+        override.full_clean()
+        override.save(update_fields=["rate", "reason", "updated_at"])
+        return override
+
+
+# --- the ledger ---------------------------------------------------------------------------------------------------
+
+def ledger_record(
+    *,
+    plugin,
+    transaction_type: str,
+    amount: Decimal,
+    currency: str,
+    external_id: str,
+    reverses: RevenueEntry | None = None,
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> RevenueEntry:
+    """One money event as one row, once: the same external_id returns the row already written.
+
+    A reversal (refund, dispute) is negative and reverses the share in proportion, with the fee rate of the payment
+    it reverses; it never reverses more than what is left of that payment.
+    """
+    currency = currency.upper()
+    amount = money.quantize(amount, currency)
+    if not external_id:
+        raise ServiceError("A ledger row needs the gateway's id of the money event.", code="missing_external_id")
+    with transaction.atomic():
+        existing = RevenueEntry.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing
+        if reverses is not None:
+            reverses = RevenueEntry.objects.select_for_update().get(pk=reverses.pk)
+            already = reverses.reversals.aggregate(total=Coalesce(Sum("amount"), Decimal("0")))["total"]
+            left = reverses.amount + already
+            if amount >= 0 or -amount > left:
+                raise Conflict(f"Cannot reverse {-amount} {currency}: {left} {currency} of that payment is left.",
+                               code="over_reversal")
+            if -amount == left:
+                # The last reversal takes exactly what is left of fee and share, so a payment refunded in parts
+                # nets to zero on both columns.
+                fee_left = reverses.platform_fee + sum(r.platform_fee for r in reverses.reversals.all())
+                fee = -fee_left
+                share = amount - fee
+            else:
+                rate = (reverses.platform_fee / reverses.amount) if reverses.amount else Decimal("0")
+                fee, share = money.split(amount, currency, rate)
+            developer_id, plugin_id = reverses.developer_id, reverses.plugin_id
+        else:
+            if amount <= 0:
+                raise ServiceError("A payment is a positive amount.", code="invalid_amount")
+            developer_id, plugin_id = plugin.developer_id, plugin.pk
+            fee, share = money.split(amount, currency, fee_rate_for(developer_id))
+        entry = RevenueEntry(
+            plugin_id=plugin_id, developer_id=developer_id, transaction_type=transaction_type, amount=amount,
+            currency=currency, platform_fee=fee, developer_share=share,
+            payment_status=RevenueEntry.PaymentStatus.SUCCEEDED, external_id=external_id, reverses=reverses,
+            period_start=period_start or timezone.localdate(), period_end=period_end or timezone.localdate(),
+        )
+        entry.full_clean()
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent delivery of the same event won the race.
+            return RevenueEntry.objects.get(external_id=external_id)
+        return entry
+
+
+# --- prices -------------------------------------------------------------------------------------------------------
+
+def _pricing_of(plugin) -> dict:
+    pricing = dict(plugin.pricing or {})
+    model = pricing.get("model") or plugin.pricing_model or "free"
+    currency = (pricing.get("currency") or plugin.currency or "USD").upper()
+    amount = Decimal(str(pricing.get("price") or plugin.price or "0"))
+    return {
+        "model": model, "currency": currency, "amount": money.quantize(amount, currency),
+        "interval": pricing.get("interval", "month") if model == "subscription" else "",
+        "tiers": pricing.get("tiers") or [] if model == "usage_based" else [],
+    }
+
+
+def pricing_setup(*, plugin) -> PriceRecord | None:
+    """Set up a paid plugin's product and price at the gateway (spec `_setup_payment_processing`).
+
+    Idempotent: the same pricing returns the current record. A changed price makes a new record; new buyers pay it at
+    once, existing subscribers from their first renewal after PRICE_CHANGE_NOTICE_DAYS of notice.
+    """
+    wanted = _pricing_of(plugin)
+    if wanted["model"] == "free":
+        return None
+    if wanted["model"] in ("one_time", "subscription") and wanted["amount"] <= 0:
+        raise ServiceError("A paid plugin needs a price above zero.", code="invalid_price")
+    gateway = get_gateway()
+    with transaction.atomic():
+        current = PriceRecord.objects.select_for_update().filter(plugin_id=plugin.pk, current=True).first()
+        if current is not None and (
+            current.model, current.amount, current.currency, current.interval, current.tiers, current.gateway
+        ) == (wanted["model"], wanted["amount"], wanted["currency"], wanted["interval"], wanted["tiers"],
+              gateway.name):
+            return current
+        ref = gateway.price_setup(
+            plugin_id=plugin.pk, name=plugin.name, model=wanted["model"], amount=wanted["amount"],
+            currency=wanted["currency"], interval=wanted["interval"],
+            product_ref=current.product_ref if current is not None and current.gateway == gateway.name else "",
+        )
+        if current is not None:
+            current.current = False
+            current.save(update_fields=["current", "updated_at"])
+        record = PriceRecord(plugin_id=plugin.pk, gateway=gateway.name, product_ref=ref.product_ref,
+                             price_ref=ref.price_ref, **wanted)
+        record.full_clean()
+        record.save(force_insert=True)
+        if current is not None and wanted["model"] == "subscription":
+            effective = timezone.now() + timedelta(days=PRICE_CHANGE_NOTICE_DAYS)
+            Subscription.objects.filter(plugin_id=plugin.pk, metered=False).exclude(
+                status=Subscription.Status.CANCELED
+            ).update(pending_price=record, pending_price_effective_at=effective, updated_at=timezone.now())
+        return record
+
+
+def _current_price(plugin) -> PriceRecord:
+    record = PriceRecord.objects.filter(plugin_id=plugin.pk, current=True).first()
+    if record is None:
+        record = pricing_setup(plugin=plugin)
+    if record is None:
+        raise Conflict("This plugin is free: there is nothing to buy.", code="free_plugin")
+    return record
+
+
+# --- checkout -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    kind: str  # "purchase" or "subscription"
+    id: str
+    status: str
+    redirect_url: str
+
+
+def _check_buyer(*, plugin, user, org) -> None:
+    if not user.is_authenticated:
+        raise Forbidden("Sign in to buy a plugin.")
+    if org is not None and not user.memberships.filter(organization=org, role="admin").exists():
+        # The same answer as for a missing organization: nobody learns which organizations exist.
+        raise NotFound("There is no such organization.")
+    if plugin.developer.user_id == user.pk:
+        raise Conflict("You cannot buy your own plugin.", code="own_plugin")
+
+
+def checkout_start(*, plugin, user, org=None, success_url: str, cancel_url: str) -> CheckoutOutcome:
+    """Buy a paid plugin: a one-time payment, a subscription, or a metered subscription for usage-based pricing.
+
+    With the local gateway the payment completes at once (recorded, nothing moved); with Stripe the buyer is sent
+    to Stripe's hosted checkout and the webhook completes it.
+    """
+    from revenue import selectors
+
+    _check_buyer(plugin=plugin, user=user, org=org)
+    if selectors.entitlement_exists(plugin_id=plugin.pk, user=user, org=org):
+        raise Conflict("You already have this plugin.", code="already_entitled")
+    price = _current_price(plugin)
+    gateway = get_gateway()
+    metadata = {"plugin_id": plugin.pk, "user_id": str(user.pk), "org_id": str(org.pk) if org else ""}
+    if price.model == "one_time":
+        with transaction.atomic():
+            Purchase.objects.filter(
+                plugin_id=plugin.pk, user=user, org=org, status=Purchase.Status.PENDING
+            ).update(status=Purchase.Status.FAILED, updated_at=timezone.now())
+            purchase = Purchase(plugin_id=plugin.pk, user=user, org=org, price=price, amount=price.amount,
+                                currency=price.currency)
+            purchase.full_clean()
+            try:
+                with transaction.atomic():
+                    purchase.save(force_insert=True)
+            except IntegrityError:
+                raise Conflict("A purchase of this plugin is already under way.", code="already_entitled")
+        result = gateway.checkout_one_time(
+            purchase_id=str(purchase.pk), amount=price.amount, currency=price.currency,
+            description=f"Plugin: {plugin.name}", price_ref=price.price_ref, customer_email=user.email,
+            success_url=success_url, cancel_url=cancel_url, metadata={**metadata, "purchase_id": str(purchase.pk),
+                                                                      "type": "plugin_purchase"},
+        )
+        with transaction.atomic():
+            purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+            purchase.external_id = result.external_id
+            purchase.checkout_url = result.redirect_url
+            purchase.save(update_fields=["external_id", "checkout_url", "updated_at"])
+            if result.paid:
+                purchase = payment_succeeded(external_id=result.external_id, purchase_id=str(purchase.pk))
+        return CheckoutOutcome("purchase", str(purchase.pk), purchase.status, result.redirect_url)
+
+    metered = price.model == "usage_based"
+    with transaction.atomic():
+        Subscription.objects.filter(
+            plugin_id=plugin.pk, user=user, org=org, status=Subscription.Status.INCOMPLETE
+        ).update(status=Subscription.Status.CANCELED, canceled_at=timezone.now(), updated_at=timezone.now())
+        subscription = Subscription(plugin_id=plugin.pk, user=user, org=org, price=price, metered=metered)
+        subscription.full_clean()
+        try:
+            with transaction.atomic():
+                subscription.save(force_insert=True)
+        except IntegrityError:
+            raise Conflict("A subscription to this plugin is already under way.", code="already_entitled")
+    if metered:
+        # Usage is counted from plugin_usage and invoiced per period; nothing is charged up front.
+        today = timezone.now()
+        with transaction.atomic():
+            subscription.status = Subscription.Status.ACTIVE
+            subscription.current_period_start = today
+            subscription.save(update_fields=["status", "current_period_start", "updated_at"])
+        return CheckoutOutcome("subscription", str(subscription.pk), subscription.status, "")
+    result = gateway.checkout_subscription(
+        subscription_id=str(subscription.pk), price_ref=price.price_ref, amount=price.amount,
+        currency=price.currency, interval=price.interval, customer_email=user.email, success_url=success_url,
+        cancel_url=cancel_url, metadata={**metadata, "subscription_id": str(subscription.pk),
+                                         "type": "plugin_subscription"},
+    )
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        subscription.checkout_url = result.redirect_url
+        fields = ["checkout_url", "updated_at"]
+        if result.paid:
+            subscription.external_id = result.external_id
+            fields.append("external_id")
+        subscription.save(update_fields=fields)
+        if result.paid:
+            subscription = subscription_invoice_paid(
+                subscription_external_id=result.external_id, subscription_id=str(subscription.pk),
+                invoice_id=f"{result.external_id}-first", amount=price.amount, currency=price.currency,
+                period_start=result.period_start, period_end=result.period_end,
+            )
+    return CheckoutOutcome("subscription", str(subscription.pk), subscription.status, result.redirect_url)
+
+
+def payment_succeeded(*, external_id: str, purchase_id: str | None = None) -> Purchase:
+    """A one-time payment went through: the purchase is paid and its ledger row written (once)."""
+    with transaction.atomic():
+        query = Purchase.objects.select_for_update().select_related("plugin")
+        purchase = query.filter(external_id=external_id).first()
+        if purchase is None and purchase_id:
+            purchase = query.filter(pk=purchase_id).first()
+        if purchase is None:
+            raise NotFound(f"No purchase for payment {external_id}.")
+        if purchase.external_id != external_id:
+            purchase.external_id = external_id
+        if purchase.status in (Purchase.Status.PENDING, Purchase.Status.FAILED):
+            purchase.status = Purchase.Status.PAID
+            purchase.paid_at = timezone.now()
+        purchase.full_clean()
+        purchase.save(update_fields=["external_id", "status", "paid_at", "updated_at"])
+        ledger_record(plugin=purchase.plugin, transaction_type=RevenueEntry.TransactionType.PURCHASE,
+                      amount=purchase.amount, currency=purchase.currency, external_id=external_id)
+        return purchase
+
+
+def subscription_invoice_paid(
+    *,
+    subscription_external_id: str,
+    invoice_id: str,
+    amount: Decimal,
+    currency: str,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    subscription_id: str | None = None,
+) -> Subscription:
+    """A subscription's invoice was paid (first payment or renewal): active, new period, one ledger row."""
+    with transaction.atomic():
+        query = Subscription.objects.select_for_update().select_related("plugin", "price")
+        subscription = query.filter(external_id=subscription_external_id).first()
+        if subscription is None and subscription_id:
+            subscription = query.filter(pk=subscription_id).first()
+        if subscription is None:
+            raise NotFound(f"No subscription {subscription_external_id}.")
+        subscription.external_id = subscription_external_id
+        if subscription.status != Subscription.Status.CANCELED:
+            subscription.status = Subscription.Status.ACTIVE
+        subscription.current_period_start = period_start or subscription.current_period_start
+        subscription.current_period_end = period_end or subscription.current_period_end
+        fields = ["external_id", "status", "current_period_start", "current_period_end", "updated_at"]
+        now = timezone.now()
+        if subscription.pending_price_id and subscription.pending_price_effective_at <= now:
+            get_gateway().subscription_change_price(external_id=subscription_external_id,
+                                                    price_ref=subscription.pending_price.price_ref)
+            subscription.price_id = subscription.pending_price_id
+            subscription.pending_price, subscription.pending_price_effective_at = None, None
+            fields += ["price", "pending_price", "pending_price_effective_at"]
+        subscription.full_clean()
+        subscription.save(update_fields=fields)
+        ledger_record(
+            plugin=subscription.plugin, transaction_type=RevenueEntry.TransactionType.SUBSCRIPTION, amount=amount,
+            currency=currency, external_id=invoice_id,
+            period_start=period_start.date() if period_start else None,
+            period_end=period_end.date() if period_end else None,
+        )
+        return subscription
+
+
+def subscription_cancel(*, subscription: Subscription, user) -> Subscription:
+    """Cancel at the end of the paid period: the entitlement lasts until then."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.user_id != user.pk:
+            raise NotFound("There is no such subscription.")
+        if subscription.status == Subscription.Status.CANCELED or subscription.cancel_at_period_end:
+            return subscription
+        if subscription.external_id and not subscription.metered:
+            get_gateway().subscription_cancel(external_id=subscription.external_id, at_period_end=True)
+        if subscription.metered or subscription.current_period_end is None:
+            subscription.status = Subscription.Status.CANCELED
+            subscription.canceled_at = timezone.now()
+        subscription.cancel_at_period_end = True
+        subscription.save(update_fields=["status", "canceled_at", "cancel_at_period_end", "updated_at"])
+        return subscription
+
+
+def subscription_ended(*, external_id: str) -> Subscription | None:
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(external_id=external_id).first()
+        if subscription is None:
+            return None
+        subscription.status = Subscription.Status.CANCELED
+        subscription.canceled_at = subscription.canceled_at or timezone.now()
+        subscription.save(update_fields=["status", "canceled_at", "updated_at"])
+        return subscription
+
+
+def subscriptions_expire(*, now: datetime | None = None) -> int:
+    """Local gateway: subscriptions cancelled at period end stop when the period is over."""
+    now = now or timezone.now()
+    return Subscription.objects.filter(
+        cancel_at_period_end=True, current_period_end__lte=now
+    ).exclude(status=Subscription.Status.CANCELED).update(
+        status=Subscription.Status.CANCELED, canceled_at=now, updated_at=now
+    )
+
+
+# --- refunds and disputes ------------------------------------------------------------------------------------------
+
+def reversal_record(*, payment_external_id: str, reversal_external_id: str, amount: Decimal, currency: str,
+                    kind: str = RevenueEntry.TransactionType.REFUND) -> RevenueEntry:
+    """A refund or dispute of a payment, as a negative row reversing the developer's share (once per event)."""
+    with transaction.atomic():
+        payment = RevenueEntry.objects.filter(external_id=payment_external_id).first()
+        if payment is None:
+            raise NotFound(f"No payment {payment_external_id} in the ledger.")
+        entry = ledger_record(plugin=None, transaction_type=kind, amount=-abs(amount), currency=currency,
+                              external_id=reversal_external_id, reverses=payment)
+        left = payment.amount + payment.reversals.aggregate(total=Coalesce(Sum("amount"), Decimal("0")))["total"]
+        if left == 0:
+            Purchase.objects.filter(external_id=payment_external_id).update(
+                status=Purchase.Status.REFUNDED, updated_at=timezone.now()
+            )
+        return entry
+
+
+def refund_create(*, entry: RevenueEntry, amount: Decimal | None = None, actor=None) -> RevenueEntry:
+    """Staff refund of a payment through the gateway, recorded as a negative ledger row."""
+    if entry.transaction_type in (RevenueEntry.TransactionType.REFUND, RevenueEntry.TransactionType.DISPUTE):
+        raise Conflict("A refund row cannot itself be refunded.", code="not_a_payment")
+    amount = money.quantize(amount if amount is not None else entry.amount, entry.currency)
+    left = entry.amount + entry.reversals.aggregate(total=Coalesce(Sum("amount"), Decimal("0")))["total"]
+    if amount <= 0 or amount > left:
+        raise Conflict(f"A refund is between 0 and {left} {entry.currency}.", code="over_reversal")
+    number = entry.reversals.count() + 1
+    key = f"refund-{entry.pk}-{number}"
+    refund_id = get_gateway().refund(payment_id=entry.external_id, amount=amount, currency=entry.currency,
+                                     idempotency_key=key)
+    return reversal_record(payment_external_id=entry.external_id, reversal_external_id=refund_id, amount=amount,
+                           currency=entry.currency)
+
+
+# --- usage-based billing -------------------------------------------------------------------------------------------
+
+def price_tiers(*, quantity: int, tiers: list[dict], currency: str) -> Decimal:
+    """Graduated tiers: the first `up_to` units at the first unit price, the next ones at the next, and so on."""
+    total, previous = Decimal("0"), 0
+    for tier in tiers:
+        up_to = tier.get("up_to")
+        units = (quantity if up_to is None else min(quantity, up_to)) - previous
+        if units <= 0:
+            break
+        total += Decimal(units) * Decimal(str(tier["unit_price"]))
+        if up_to is None:
+            break
+        previous = up_to
+    return money.quantize(total, currency)
+
+
+def usage_invoices_create(*, period: date) -> list[UsageInvoice]:
+    """Invoice every metered subscription for the month `period`: count, price by tiers, charge once, ledger row."""
+    from runtime import api as runtime_api
+
+    start, end = month_bounds(period)
+    start_dt = timezone.make_aware(datetime.combine(start, datetime.min.time()))
+    end_dt = timezone.make_aware(datetime.combine(end + timedelta(days=1), datetime.min.time()))
+    invoices = []
+    subscriptions = Subscription.objects.filter(metered=True, current_period_start__lt=end_dt).filter(
+        Q(canceled_at__isnull=True) | Q(canceled_at__gte=start_dt)
+    ).select_related("plugin", "price", "user")
+    counts_by_plugin: dict[str, dict] = {}
+    for subscription in subscriptions:
+        if subscription.plugin_id not in counts_by_plugin:
+            counts_by_plugin[subscription.plugin_id] = runtime_api.usage_counts(
+                plugin_id=subscription.plugin_id, start=start_dt, end=end_dt
+            )
+        counts = counts_by_plugin[subscription.plugin_id]
+        owner = ("org", subscription.org_id) if subscription.org_id else ("user", subscription.user_id)
+        quantity = counts.get(owner, 0)
+        invoices.append(usage_invoice_charge(subscription=subscription, start=start, end=end, quantity=quantity))
+    return invoices
+
+
+def usage_invoice_charge(*, subscription: Subscription, start: date, end: date, quantity: int) -> UsageInvoice:
+    currency = subscription.price.currency
+    amount = price_tiers(quantity=quantity, tiers=subscription.price.tiers, currency=currency)
+    with transaction.atomic():
+        invoice, _ = UsageInvoice.objects.get_or_create(
+            subscription=subscription, period_start=start,
+            defaults={"period_end": end, "quantity": quantity, "amount": amount, "currency": currency},
+        )
+        invoice = UsageInvoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status in (UsageInvoice.Status.PAID, UsageInvoice.Status.VOID):
+            return invoice
+        if invoice.amount <= 0:
+            invoice.status = UsageInvoice.Status.VOID
+            invoice.save(update_fields=["status", "updated_at"])
+            return invoice
+    try:
+        result = get_gateway().charge_usage(
+            invoice_id=str(invoice.pk), amount=invoice.amount, currency=currency,
+            customer_email=subscription.user.email,
+            description=f"{subscription.plugin.name}: {invoice.quantity} uses, {start:%Y-%m}",
+            metadata={"plugin_id": subscription.plugin_id, "usage_invoice_id": str(invoice.pk)},
+        )
+    except GatewayError as exc:
+        UsageInvoice.objects.filter(pk=invoice.pk).update(status=UsageInvoice.Status.FAILED, last_error=str(exc))
+        invoice.refresh_from_db()
+        return invoice
+    with transaction.atomic():
+        invoice = UsageInvoice.objects.select_for_update().get(pk=invoice.pk)
+        invoice.external_id = result.external_id
+        if result.paid:
+            invoice.status = UsageInvoice.Status.PAID
+            ledger_record(plugin=subscription.plugin, transaction_type=RevenueEntry.TransactionType.USAGE,
+                          amount=invoice.amount, currency=currency, external_id=result.external_id,
+                          period_start=start, period_end=end)
+        invoice.save(update_fields=["external_id", "status", "updated_at"])
+        return invoice
+
+
+# --- payout accounts -----------------------------------------------------------------------------------------------
+
+def payout_account_set(*, developer, account_id: str) -> PayoutAccount:
+    """Local gateway: the developer types the account to be paid into (nothing is moved to it)."""
+    account_id = (account_id or "").strip()
+    if not account_id or len(account_id) > 255:
+        raise ServiceError("Enter the payout account (1 to 255 characters).", code="invalid",
+                           fields={"account_id": ["This field is required."]})
+    gateway = get_gateway()
+    if gateway.moves_money:
+        raise Conflict("Payout accounts are connected through the gateway's onboarding.", code="use_onboarding")
+    with transaction.atomic():
+        account, _ = PayoutAccount.objects.select_for_update().get_or_create(
+            developer=developer, defaults={"gateway": gateway.name, "account_id": account_id}
+        )
+        account.gateway, account.account_id, account.payouts_enabled = gateway.name, account_id, True
+        account.full_clean()
+        account.save(update_fields=["gateway", "account_id", "payouts_enabled", "updated_at"])
+        return account
+
+
+def payout_account_onboarding(*, developer, refresh_url: str, return_url: str) -> str:
+    """Stripe Connect: create the Express account once, then hand out a fresh onboarding link."""
+    gateway = get_gateway()
+    account = PayoutAccount.objects.filter(developer=developer, gateway=gateway.name).first()
+    link = gateway.onboarding_link(account_id=account.account_id if account else "",
+                                   email=developer.support_email or developer.user.email,
+                                   refresh_url=refresh_url, return_url=return_url)
+    with transaction.atomic():
+        account, _ = PayoutAccount.objects.select_for_update().get_or_create(
+            developer=developer, defaults={"gateway": gateway.name, "account_id": link.account_id}
+        )
+        account.gateway, account.account_id = gateway.name, link.account_id
+        account.save(update_fields=["gateway", "account_id", "updated_at"])
+    return link.url
+
+
+def payout_account_updated(*, account_id: str, payouts_enabled: bool) -> int:
+    """From Stripe's account.updated webhook: the account can (or can no longer) receive transfers."""
+    return PayoutAccount.objects.filter(account_id=account_id).update(
+        payouts_enabled=payouts_enabled, updated_at=timezone.now()
+    )
+
+
+# --- payouts -------------------------------------------------------------------------------------------------------
+
+def _period_cutoff(period_start: date) -> datetime:
+    _, last = month_bounds(period_start)
+    return timezone.make_aware(datetime.combine(last + timedelta(days=1), datetime.min.time()))
+
+
+def payouts_create(*, period: date) -> int:
+    """Make one pending payout per developer and currency for the month `period`, claiming the unpaid rows.
+
+    A fixed number of statements whatever the number of rows or developers: one aggregate, one bulk insert, one
+    UPDATE that links the rows, one that sums them onto their payout. Rows of developers below the minimum or
+    without a payout account stay unclaimed and carry over. Re-running it for the same period adds nothing (the
+    unique constraint on developer, currency and period), and concurrent runs are serialised by a lock.
+    """
+    period_start, period_end = month_bounds(period)
+    cutoff = _period_cutoff(period_start)
+    gateway = get_gateway()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('revenue.payouts_create'))")
+        eligible = RevenueEntry.objects.filter(
+            payment_status=RevenueEntry.PaymentStatus.SUCCEEDED, payout__isnull=True, created_at__lt=cutoff,
+        )
+        accounts = PayoutAccount.objects.filter(developer_id=OuterRef("developer_id"), payouts_enabled=True)
+        groups = (
+            eligible.filter(Exists(accounts)).values("developer_id", "currency")
+            .annotate(total=Sum("developer_share")).filter(total__gte=settings.PAYOUT_MINIMUM)
+            .order_by()
+        )
+        Payout.objects.bulk_create(
+            [Payout(developer_id=g["developer_id"], currency=g["currency"], period_start=period_start,
+                    period_end=period_end, amount=g["total"], gateway=gateway.name) for g in groups],
+            ignore_conflicts=True, batch_size=2000,
+        )
+        # Lock the payouts that may still take rows: a sender that starts meanwhile skips them (skip_locked), and
+        # one that already started has moved them out of pending/attempts=0, so no row joins a sent transfer.
+        fresh_ids = list(
+            Payout.objects.select_for_update().filter(
+                period_start=period_start, status=Payout.Status.PENDING, attempts=0
+            ).values_list("id", flat=True)
+        )
+        fresh = Payout.objects.filter(id__in=fresh_ids)
+        match = fresh.filter(developer_id=OuterRef("developer_id"), currency=OuterRef("currency"))
+        eligible.filter(Exists(match)).update(payout_id=Subquery(match.values("id")[:1]))
+        sums = RevenueEntry.objects.filter(payout_id=OuterRef("pk")).values("payout_id").annotate(
+            total=Sum("developer_share")).values("total")
+        fresh.update(amount=Coalesce(Subquery(sums), Decimal("0")))
+        # A refund recorded since the aggregate may have taken one under the minimum: release it, it carries over.
+        small = fresh.filter(amount__lt=settings.PAYOUT_MINIMUM)
+        RevenueEntry.objects.filter(payout__in=small).update(payout=None)
+        small.delete()
+        return Payout.objects.filter(id__in=fresh_ids).count()
+
+
+def payout_send(*, payout_id, now: datetime | None = None) -> Payout:
+    """Send one payout's transfer. Safe to call any number of times, concurrently, or after a crash.
+
+    pending/failed → processing is committed before the gateway is called; on a retry of a payout found in
+    processing (the previous attempt crashed after or during the transfer) the transfer is looked up by its
+    idempotency key first, and the create call carries the same key, so the gateway returns the first transfer.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update(skip_locked=True).filter(pk=payout_id).first()
+        if payout is None:
+            exists = Payout.objects.filter(pk=payout_id).exists()
+            if not exists:
+                raise NotFound("There is no such payout.")
+            raise Conflict("This payout is being sent by another worker.", code="locked")
+        if payout.status in (Payout.Status.PAID, Payout.Status.REVERSED):
+            return payout
+        if payout.status == Payout.Status.FAILED and payout.next_attempt_at and payout.next_attempt_at > now:
+            return payout
+        if payout.status == Payout.Status.FAILED and payout.attempts >= PAYOUT_MAX_ATTEMPTS:
+            return payout
+        account = PayoutAccount.objects.filter(developer_id=payout.developer_id).first()
+        payout.destination = account.account_id if account else ""
+        payout.status = Payout.Status.PROCESSING
+        payout.attempts += 1
+        payout.save(update_fields=["status", "attempts", "destination", "updated_at"])
+        PayoutAttempt.objects.create(payout=payout, number=payout.attempts)
+    gateway = get_gateway()
+    try:
+        transfer = gateway.transfer_find(idempotency_key=payout.idempotency_key, payout_id=str(payout.pk))
+        outcome = PayoutAttempt.Outcome.FOUND
+        if transfer is None:
+            outcome = PayoutAttempt.Outcome.SUCCEEDED
+            transfer = gateway.transfer_create(
+                amount=payout.amount, currency=payout.currency, destination=payout.destination,
+                idempotency_key=payout.idempotency_key, payout_id=str(payout.pk),
+                description=f"Plugin revenue {payout.period_start:%Y-%m}",
+                metadata={"payout_id": str(payout.pk), "developer_id": str(payout.developer_id),
+                          "period": f"{payout.period_start:%Y-%m}"},
+            )
+    except GatewayError as exc:
+        return _payout_failed(payout=payout, error=str(exc), retryable=exc.retryable, now=now)
+    return _payout_paid(payout=payout, transfer_id=transfer.transfer_id, outcome=outcome, now=now)
+
+
+def _payout_paid(*, payout: Payout, transfer_id: str, outcome: str, now: datetime) -> Payout:
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().get(pk=payout.pk)
+        if payout.status == Payout.Status.PAID:
+            return payout
+        payout.status, payout.transfer_id, payout.paid_at = Payout.Status.PAID, transfer_id, now
+        payout.last_error, payout.next_attempt_at = "", None
+        payout.full_clean()
+        payout.save(update_fields=["status", "transfer_id", "paid_at", "last_error", "next_attempt_at", "updated_at"])
+        payout.entries.update(payment_status=RevenueEntry.PaymentStatus.PAID_OUT)
+        PayoutAttempt.objects.filter(payout=payout, number=payout.attempts).update(
+            outcome=outcome, transfer_id=transfer_id, updated_at=now
+        )
+        _notify(payout, f"Payout of {payout.amount} {payout.currency} sent",
+                f"Your revenue for {payout.period_start:%B %Y} was transferred ({transfer_id}).")
+        return payout
+
+
+def _payout_failed(*, payout: Payout, error: str, retryable: bool, now: datetime) -> Payout:
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().get(pk=payout.pk)
+        payout.status = Payout.Status.FAILED
+        payout.last_error = error[:2000]
+        if retryable and payout.attempts < PAYOUT_MAX_ATTEMPTS:
+            payout.next_attempt_at = now + timedelta(minutes=5 * 2 ** (payout.attempts - 1))
+        else:
+            payout.next_attempt_at = None
+        payout.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
+        PayoutAttempt.objects.filter(payout=payout, number=payout.attempts).update(
+            outcome=PayoutAttempt.Outcome.FAILED, error=error[:2000], updated_at=now
+        )
+        return payout
+
+
+def payout_reverse(*, payout: Payout, reason: str) -> Payout:
+    """A paid transfer was reversed at the gateway, or staff abandon a failed payout: its rows become unpaid again
+    and carry over to the next payout."""
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().get(pk=payout.pk)
+        if payout.status == Payout.Status.REVERSED:
+            return payout
+        if payout.status not in (Payout.Status.PAID, Payout.Status.FAILED):
+            raise Conflict(f"A {payout.get_status_display().lower()} payout cannot be reversed.",
+                           code="invalid_status")
+        payout.entries.update(payout=None, payment_status=RevenueEntry.PaymentStatus.SUCCEEDED)
+        payout.status, payout.reversed_at = Payout.Status.REVERSED, timezone.now()
+        payout.last_error = reason[:2000]
+        payout.save(update_fields=["status", "reversed_at", "last_error", "updated_at"])
+        return payout
+
+
+def payout_transfer_reversed(*, transfer_id: str, reason: str = "Transfer reversed at the gateway") -> Payout | None:
+    payout = Payout.objects.filter(transfer_id=transfer_id).first()
+    return payout_reverse(payout=payout, reason=reason) if payout else None
+
+
+def payouts_due(*, now: datetime | None = None):
+    """Ids of payouts that should be (re)sent now."""
+    now = now or timezone.now()
+    return list(
+        Payout.objects.filter(
+            Q(status__in=[Payout.Status.PENDING, Payout.Status.PROCESSING])
+            | Q(status=Payout.Status.FAILED, next_attempt_at__lte=now)
+        ).values_list("id", flat=True)
+    )
+
+
+def payouts_run(*, period: date | None = None, now: datetime | None = None) -> dict:
+    """Create the period's payouts, then send every payout that is due (this period's and retries of earlier ones).
+
+    The management command and, per payout, the beat task run this same service.
+    """
+    now = now or timezone.now()
+    period = period or previous_month(timezone.localdate(now))
+    created = payouts_create(period=period)
+    counts = {"created": created, "paid": 0, "failed": 0, "skipped": 0}
+    for payout_id in payouts_due(now=now):
+        try:
+            payout = payout_send(payout_id=payout_id, now=now)
+        except Conflict:
+            counts["skipped"] += 1
+            continue
+        if payout.status == Payout.Status.PAID:
+            counts["paid"] += 1
+        elif payout.status == Payout.Status.FAILED:
+            counts["failed"] += 1
+    return counts
+
+
+def _notify(payout: Payout, subject: str, body: str) -> None:
+    """The developer hears about a payout through developers.api.developer_notify when that app provides it."""
+    try:
+        from developers import api as developers_api
+    except ImportError:  # pragma: no cover - the app is always installed
+        return
+    notify = getattr(developers_api, "developer_notify", None)
+    if notify is not None:
+        notify(developer=payout.developer, subject=subject, body=body, link="/developer/revenue/")
+
+
+# --- schedules -----------------------------------------------------------------------------------------------------
+
+PAYOUT_TASK_NAME = "revenue.run_payouts"
+USAGE_TASK_NAME = "revenue.invoice_usage"
+
+
+def schedules_setup() -> list:
+    """The beat schedule (django-celery-beat rows): payouts on the 1st of each month at 06:00 UTC, usage invoices at
+    01:00 UTC, retries of failed payouts hourly. Idempotent; called by a data migration and by `setup_schedules`."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    wanted = [
+        ("Revenue: monthly payouts", PAYOUT_TASK_NAME, {"minute": "0", "hour": "6", "day_of_month": "1"}),
+        ("Revenue: monthly usage invoices", USAGE_TASK_NAME, {"minute": "0", "hour": "1", "day_of_month": "1"}),
+        ("Revenue: payout retries", "revenue.retry_payouts", {"minute": "15", "hour": "*", "day_of_month": "*"}),
+    ]
+    tasks = []
+    with transaction.atomic():
+        for name, task, cron in wanted:
+            schedule, _ = CrontabSchedule.objects.get_or_create(
+                minute=cron["minute"], hour=cron["hour"], day_of_month=cron["day_of_month"], month_of_year="*",
+                day_of_week="*", timezone="UTC",
+            )
+            periodic, _ = PeriodicTask.objects.update_or_create(
+                name=name, defaults={"task": task, "crontab": schedule, "interval": None, "enabled": True},
+            )
+            tasks.append(periodic)
+    return tasks
+
+
+def usage_invoice_paid(*, usage_invoice_id: str, external_id: str) -> UsageInvoice:
+    """Stripe's invoice.paid for a usage invoice: paid, and its ledger row written once."""
+    with transaction.atomic():
+        invoice = UsageInvoice.objects.select_for_update().select_related("subscription__plugin").filter(
+            pk=usage_invoice_id).first()
+        if invoice is None:
+            raise NotFound(f"No usage invoice {usage_invoice_id}.")
+        invoice.external_id, invoice.status = external_id, UsageInvoice.Status.PAID
+        invoice.save(update_fields=["external_id", "status", "updated_at"])
+        ledger_record(plugin=invoice.subscription.plugin, transaction_type=RevenueEntry.TransactionType.USAGE,
+                      amount=invoice.amount, currency=invoice.currency, external_id=external_id,
+                      period_start=invoice.period_start, period_end=invoice.period_end)
+        return invoice
+
+
+def subscription_checkout_completed(*, subscription_id: str, external_id: str) -> Subscription | None:
+    """Stripe Checkout made the subscription: remember Stripe's id (the first invoice.paid activates it)."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
+        if subscription is None:
+            return None
+        if not subscription.external_id:
+            subscription.external_id = external_id
+            subscription.save(update_fields=["external_id", "updated_at"])
+        return subscription

@@ -1,0 +1,60 @@
+"""Celery tasks of the revenue app: the monthly payout run (beat), one send per payout, usage invoices."""
+
+from celery import shared_task
+from django.db import transaction
+
+from aisquare_plugins.exceptions import Conflict
+from revenue import services
+from revenue.models import Payout
+
+
+@shared_task(name=services.PAYOUT_TASK_NAME, acks_late=True, time_limit=600, soft_time_limit=540)
+def run_payouts(period: str | None = None) -> dict:
+    """Beat, monthly: create last month's payouts (or `period`, YYYY-MM), then queue one send per due payout."""
+    month = services.parse_period(period) if period else None
+    with transaction.atomic():
+        created = services.payouts_create(period=month or services.previous_month(_today()))
+        due = services.payouts_due()
+        for payout_id in due:
+            transaction.on_commit(lambda pid=str(payout_id): send_payout.delay(pid))
+    return {"created": created, "queued": len(due)}
+
+
+@shared_task(name="revenue.retry_payouts", acks_late=True, time_limit=120, soft_time_limit=100)
+def retry_payouts() -> int:
+    """Beat, hourly: queue the payouts whose backoff has elapsed (and any left in processing by a crash)."""
+    due = services.payouts_due()
+    for payout_id in due:
+        send_payout.delay(str(payout_id))
+    return len(due)
+
+
+@shared_task(name="revenue.send_payout", bind=True, acks_late=True, time_limit=120, soft_time_limit=100,
+             max_retries=services.PAYOUT_MAX_ATTEMPTS)
+def send_payout(self, payout_id: str) -> str:
+    try:
+        payout = services.payout_send(payout_id=payout_id)
+    except Conflict:
+        # Another worker holds it right now; look again shortly.
+        raise self.retry(countdown=30)
+    if payout.status == Payout.Status.FAILED and payout.next_attempt_at is not None:
+        raise self.retry(countdown=max(60, int((payout.next_attempt_at - _now()).total_seconds())))
+    return payout.status
+
+
+@shared_task(name=services.USAGE_TASK_NAME, acks_late=True, time_limit=600, soft_time_limit=540)
+def invoice_usage(period: str | None = None) -> int:
+    month = services.parse_period(period) if period else services.previous_month(_today())
+    return len(services.usage_invoices_create(period=month))
+
+
+def _today():
+    from django.utils import timezone
+
+    return timezone.localdate()
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
