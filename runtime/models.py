@@ -124,3 +124,27 @@ from runtime.plugin_api.models import (  # noqa: E402,F401
     StorageFile,
     UIExtension,
 )
+
+
+class PluginStorageItem(models.Model):
+    """One key of an installation's own key-value storage (the Plugin API's `storage.*`), with a JSON value.
+
+    `size` is the encoded length of key + value, kept so the per-installation quota is one indexed SUM.
+    """
+
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="storage_items")
+    key = models.CharField(max_length=255)
+    value = models.JSONField(null=True)
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "plugin_storage"
+        ordering = ["installation", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["installation", "key"], name="storage_key_unique_per_installation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.installation_id}:{self.key}"

@@ -1,4 +1,15 @@
-"""URLs of the runtime app."""
+"""URLs of the runtime app: /api/plugins/…"""
+
+from django.urls import path
+
+from runtime import views
 
 app_name = "runtime"
-urlpatterns: list = []
+urlpatterns = [
+    path("api/plugins/install", views.InstallView.as_view(), name="api-install"),
+    path("api/plugins/installed", views.InstalledListView.as_view(), name="api-installed"),
+    path("api/plugins/<uuid:installation_id>", views.InstallationView.as_view(), name="api-installation"),
+    path("api/plugins/<uuid:installation_id>/activate", views.ActivateView.as_view(), name="api-activate"),
+    path("api/plugins/<uuid:installation_id>/deactivate", views.DeactivateView.as_view(), name="api-deactivate"),
+    path("api/plugins/<uuid:installation_id>/invoke", views.InvokeView.as_view(), name="api-invoke"),
+]

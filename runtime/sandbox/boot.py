@@ -48,6 +48,23 @@ KILLED_SYSCALLS = (
 )
 
 
+def seccomp_rules():
+    """The one definition of the filter, as (action, syscall, argument comparisons) rules on an allow-all default.
+
+    Loaded here by every backend; the container backend also turns it into the engine's JSON seccomp profile
+    (runtime.sandbox.docker.seccomp_profile). Comparisons are (argument index, op, value, mask-or-second-value).
+    """
+    rules = [(SCMP_ACT_KILL_PROCESS, name, ()) for name in KILLED_SYSCALLS]
+    # clone() is allowed for threads only; a new process (no CLONE_THREAD) is killed.
+    rules.append((SCMP_ACT_KILL_PROCESS, "clone", ((0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0),)))
+    # clone3's flags live in memory seccomp cannot read: answer ENOSYS so glibc falls back to clone().
+    rules.append((SCMP_ACT_ERRNO(ENOSYS), "clone3", ()))
+    # Sockets: AF_UNIX only (no network of any kind, no raw or netlink sockets).
+    rules.append((SCMP_ACT_KILL_PROCESS, "socket", ((0, SCMP_CMP_NE, AF_UNIX, 0),)))
+    rules.append((SCMP_ACT_KILL_PROCESS, "socketpair", ((0, SCMP_CMP_NE, AF_UNIX, 0),)))
+    return rules
+
+
 class _ArgCmp(ctypes.Structure):
     _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
                 ("datum_b", ctypes.c_uint64)]
@@ -76,15 +93,8 @@ def load_seccomp():
         if rc < 0:
             raise OSError(-rc, f"seccomp rule for {name} failed")
 
-    for name in KILLED_SYSCALLS:
-        rule(SCMP_ACT_KILL_PROCESS, name)
-    # clone() is allowed for threads only; a new process (no CLONE_THREAD) is killed.
-    rule(SCMP_ACT_KILL_PROCESS, "clone", (0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0))
-    # clone3's flags live in memory seccomp cannot read: answer ENOSYS so glibc falls back to clone().
-    rule(SCMP_ACT_ERRNO(ENOSYS), "clone3")
-    # Sockets: AF_UNIX only (no network of any kind, no raw or netlink sockets).
-    rule(SCMP_ACT_KILL_PROCESS, "socket", (0, SCMP_CMP_NE, AF_UNIX, 0))
-    rule(SCMP_ACT_KILL_PROCESS, "socketpair", (0, SCMP_CMP_NE, AF_UNIX, 0))
+    for action, name, cmps in seccomp_rules():
+        rule(action, name, *cmps)
     rc = lib.seccomp_load(ctx)
     if rc < 0:
         raise OSError(-rc, "seccomp_load failed")
@@ -104,7 +114,10 @@ def set_rlimits(limits):
     cap(resource.RLIMIT_DATA, limits["memory_mb"] * MB)
     cap(resource.RLIMIT_FSIZE, limits["disk_mb"] * MB)
     cap(resource.RLIMIT_NOFILE, limits["max_open_files"])
-    cap(resource.RLIMIT_NPROC, limits["max_threads"])  # ignored when the real uid maps to root: seccomp holds
+    if limits.get("nproc", True):
+        # Ignored when the real uid maps to root: seccomp holds. The container backend turns it off (False): there
+        # the count would span every container of the same uid on the host, and a pids cgroup bounds each one.
+        cap(resource.RLIMIT_NPROC, limits["max_threads"])
     cap(resource.RLIMIT_CORE, 0)
     cap(resource.RLIMIT_MEMLOCK, 0)
     cap(resource.RLIMIT_MSGQUEUE, 0)

@@ -197,7 +197,7 @@ class BubblewrapBackend:
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
             "--proc", "/proc", "--dev", "/dev",
-            "--size", str(tmp_mb * MB), "--tmpfs", "/tmp",
+            "--size", str(tmp_mb * MB), "--tmpfs", "/tmp",  # noqa: S108 - the sandbox's own tmpfs
         ]
         if code_dir is not None:
             args += ["--ro-bind", str(code_dir), "/plugin"]

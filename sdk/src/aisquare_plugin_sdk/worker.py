@@ -31,6 +31,10 @@ class ProtocolError(Exception):
     pass
 
 
+class NoSuchFunction(LookupError):
+    """The host asked for a function or hook the plugin does not define (or may not be called)."""
+
+
 class Channel:
     """Both directions of the pipe. Requests from plugin threads are serialized."""
 
@@ -119,7 +123,7 @@ class Worker:
         module = self.load()
         if kind == "hook":
             if name not in HOOKS or name == "init":
-                raise LookupError(f"{name!r} is not a lifecycle hook")
+                raise NoSuchFunction(f"{name!r} is not a lifecycle hook")
             hook = getattr(module, name, None)
             return hook if callable(hook) else None
         if kind in ("function", "event"):
@@ -129,9 +133,9 @@ class Worker:
                 not isinstance(name, str) or name.startswith("_") or name in HOOKS
                 or not inspect.isfunction(target) or target.__module__ != module.__name__
             ):
-                raise LookupError(f"the plugin has no function {str(name)[:100]!r}")
+                raise NoSuchFunction(f"the plugin has no function {str(name)[:100]!r}")
             return target
-        raise LookupError(f"unknown call kind {kind!r}")
+        raise NoSuchFunction(f"unknown call kind {kind!r}")
 
     def run(self, message: dict[str, Any]) -> dict[str, Any]:
         call_id = message.get("id")

@@ -1,0 +1,142 @@
+"""Running one hook or function of an installation in its sandboxed worker, with the Plugin API wired back in.
+
+Every run records its wall time, CPU time and peak memory in `plugin_usage` (one row per hook or function run,
+next to the rows of the Plugin API calls it made), and flushes the buffered audit when it ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import cache
+
+from runtime import kv_storage  # noqa: F401 - registers storage.get/set/delete with the gateway
+from runtime.models import Installation, PluginUsage
+from runtime.plugin_api import audit, gateway
+from runtime.plugin_files import data_dir_for
+from runtime.sandbox.base import LimitExceeded, Limits, PluginCallError, SandboxError, WorkerSpec
+from runtime.sandbox.pool import get_pool
+from runtime.sandbox.protocol import CallResult, HostCallRefused, HostHandler
+
+REVOKED_KEY = "runtime:revoked:{}"
+
+
+@dataclass
+class RunOutcome:
+    value: Any
+    wall_ms: float
+    cpu_ms: float
+    peak_memory_kb: int
+    cold: bool
+    host_calls: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "wall_ms": round(self.wall_ms, 3), "cpu_ms": round(self.cpu_ms, 3),
+                "peak_memory_kb": self.peak_memory_kb, "cold_start": self.cold, "api_calls": self.host_calls}
+
+
+def revoke_api(installation_id) -> None:
+    """Cut the Plugin API off for function calls in flight, in every process (deactivation)."""
+    cache.set(REVOKED_KEY.format(installation_id), True, timeout=None)
+
+
+def restore_api(installation_id) -> None:
+    cache.delete(REVOKED_KEY.format(installation_id))
+
+
+def limits_for(installation: Installation) -> Limits:
+    """Settings' limits, tightened (never loosened) by the installation's own `settings["limits"]`, if any."""
+    overrides = (installation.settings or {}).get("limits") if isinstance(installation.settings, dict) else None
+    try:
+        return Limits.from_settings().tighten(overrides if isinstance(overrides, dict) else None)
+    except ValueError:
+        return Limits.from_settings()
+
+
+def worker_spec(installation: Installation, code_dir: Path, main: str, *, limits: Limits | None = None) -> WorkerSpec:
+    return WorkerSpec(
+        key=str(installation.pk),
+        code_dir=code_dir,
+        data_dir=data_dir_for(installation.pk),
+        main=main,
+        limits=limits or limits_for(installation),
+        info={"plugin_id": installation.plugin_id, "installation_id": str(installation.pk),
+              "version": installation.version, "settings": installation.settings or {}},
+    )
+
+
+def generation_of(code_dir: Path, main: str) -> str:
+    """Identifies the code a worker runs: a new version or a changed main module gets a fresh worker."""
+    try:
+        stamp = (code_dir / main).stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return f"{code_dir}:{stamp}"
+
+
+def gateway_handler(installation_id: str, *, function_call: bool) -> HostHandler:
+    revoked_key = REVOKED_KEY.format(installation_id)
+
+    def handle(method: str, params: dict[str, Any]) -> Any:
+        if function_call and cache.get(revoked_key):
+            raise HostCallRefused("permission_denied", "The installation was deactivated; its API access is revoked.")
+        try:
+            return gateway.call(installation_id=installation_id, method=method, params=params)
+        except gateway.APIRefusal as exc:
+            raise HostCallRefused(exc.code, exc.message) from None
+
+    return handle
+
+
+def run(
+    installation: Installation, *, code_dir: Path, main: str, kind: str, name: str, args: list | None = None,
+    kwargs: dict | None = None, limits: Limits | None = None, host: HostHandler | None = None,
+) -> RunOutcome:
+    """Run a hook or a function; raises PluginCallError (the plugin's own error) or SandboxError (stopped)."""
+    spec = worker_spec(installation, code_dir, main, limits=limits)
+    handler = host or gateway_handler(str(installation.pk), function_call=kind == "function")
+    started = time.monotonic()
+    outcome, reason, result = PluginUsage.Outcome.OK, "", None
+    usage = (0.0, 0.0, 0)
+    try:
+        result = get_pool().call(spec, generation_of(code_dir, main), kind, name, list(args or []),
+                                 dict(kwargs or {}), host=handler)
+        return RunOutcome(result.value, result.wall_ms, result.cpu_ms, result.peak_memory_kb, result.cold,
+                          result.host_calls)
+    except PluginCallError as exc:
+        outcome, reason = PluginUsage.Outcome.ERROR, exc.error_type
+        usage = getattr(exc, "usage", usage)
+        raise
+    except LimitExceeded as exc:
+        outcome, reason = PluginUsage.Outcome.LIMITED, exc.reason
+        usage = getattr(exc, "usage", usage)
+        raise
+    except SandboxError as exc:
+        outcome = PluginUsage.Outcome.VIOLATION if exc.reason not in ("timeout",) else PluginUsage.Outcome.LIMITED
+        reason = exc.reason
+        raise
+    finally:
+        _audit_run(installation, kind, name, outcome, reason, result, usage, started)
+        audit.flush()
+
+
+def _audit_run(installation, kind, name, outcome, reason, result: CallResult | None, usage, started) -> None:
+    if result is not None:
+        wall_ms, cpu_ms, peak = result.wall_ms, result.cpu_ms, result.peak_memory_kb
+    else:
+        wall_ms = usage[0] or (time.monotonic() - started) * 1000
+        cpu_ms, peak = usage[1], usage[2]
+    metadata = {"wall_ms": round(wall_ms, 3), "cpu_ms": round(cpu_ms, 3), "peak_memory_kb": peak}
+    if result is not None:
+        metadata["cold_start"] = result.cold
+        metadata["api_calls"] = result.host_calls
+    if reason:
+        metadata["reason"] = str(reason)[:100]
+    audit.record(
+        plugin_id=installation.plugin_id, installation_id=str(installation.pk), user_id=installation.user_id,
+        version=installation.version, action=f"{kind}:{name}"[:100], resource_type="plugin",
+        resource_id=str(installation.plugin_id), outcome=outcome, metadata=metadata,
+    )
