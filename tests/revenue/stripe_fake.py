@@ -25,7 +25,8 @@ TEMPLATES: dict[str, dict] = {
         "details_submitted": True, "email": None, "metadata": {}, "payouts_enabled": True, "type": "express",
         "settings": {"dashboard": {"display_name": "Test"}}, "business_profile": {"name": None},
         "requirements": {"currently_due": [], "disabled_reason": None},
-        "external_accounts": {"object": "list", "data": [], "has_more": False, "url": "/v1/accounts/x/external_accounts"},
+        "external_accounts": {"object": "list", "data": [], "has_more": False,
+                              "url": "/v1/accounts/x/external_accounts"},
     },
     "account_link": {"object": "account_link", "created": NOW, "expires_at": NOW + 300, "url": ""},
     "product": {
