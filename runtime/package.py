@@ -27,8 +27,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from aisquare_plugin_sdk.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
 from django.conf import settings
+
+from aisquare_plugin_sdk.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
 
 # Entry names longer than this, or nested deeper, are refused: no plugin needs them, and they stress filesystems.
 MAX_PATH_LENGTH = 255
