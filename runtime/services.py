@@ -199,8 +199,8 @@ def installation_provision(*, installation_id) -> Installation:
     """Unpack the package, prepare the data directory, warm a worker and run on_install. Idempotent."""
     with transaction.atomic():
         try:
-            installation = Installation.objects.select_for_update().select_related("plugin_version").get(
-                pk=installation_id)
+            installation = Installation.objects.select_for_update(of=("self",)).select_related(
+                "plugin_version").get(pk=installation_id)
         except Installation.DoesNotExist:
             raise NotFound("No such installation.") from None
         if installation.status != S.INSTALLING:

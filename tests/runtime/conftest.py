@@ -1,0 +1,59 @@
+"""Fixtures of the runtime tests: real packages in the catalogue, installations driven through the services, and
+the real bubblewrap sandbox (skipped on a laptop without it, required in CI)."""
+
+import hashlib
+import shutil
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import TestCase
+
+from conftest import require
+from runtime import services
+from runtime.package import read_package
+from runtime.sandbox.pool import reset_pool
+from tests.factories import PluginFactory, PluginVersionFactory, UserFactory
+from tests.runtime.packages import BENIGN_SOURCE, build_package
+
+
+@pytest.fixture
+def sandbox():
+    require(shutil.which("bwrap") is not None, "bubblewrap (apt-get install bubblewrap)")
+    reset_pool()
+    yield
+    reset_pool()
+
+
+@pytest.fixture
+def make_version():
+    def make(source=BENIGN_SOURCE, *, plugin_id="benign", version="1.0.0", plugin=None, **manifest_extra):
+        data = build_package(source, plugin_id=plugin_id, version=version, **manifest_extra)
+        package = read_package(data)
+        plugin = plugin or PluginFactory(id=plugin_id)
+        major, minor, patch = (int(p) for p in version.split("."))
+        return PluginVersionFactory(
+            plugin=plugin, version=version, version_major=major, version_minor=minor, version_patch=patch,
+            package=ContentFile(data, name=f"{plugin_id}-{version}.zip"), sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data), manifest=package.manifest.data,
+        )
+
+    return make
+
+
+@pytest.fixture
+def install():
+    def do(plugin_version, *, user=None, scopes=(), activate=True, limits=None):
+        user = user or UserFactory()
+        # The provisioning task is queued on commit: run it (eagerly) as the commit would.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            installation = services.installation_install(plugin_version=plugin_version, user=user,
+                                                         granted_scopes=list(scopes))
+        installation.refresh_from_db()
+        if limits:
+            installation.settings = {"limits": limits}
+            installation.save(update_fields=["settings"])
+        if activate and installation.status == "installed":
+            installation = services.installation_activate(installation=installation)
+        return installation
+
+    return do
