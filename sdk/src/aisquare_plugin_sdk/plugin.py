@@ -95,19 +95,20 @@ class Plugin:
     def run_init(self, context: Any) -> None:
         run_maybe_async(self.init(self.bind(context)))
 
-    def run_hook(self, name: str, *args: Any, context: Any = None, **kwargs: Any) -> Any:
-        """Run hook `name` (on_install or onInstall …) with the typed context."""
+    def run_hook(self, name: str, /, *args: Any, bind_context: Any = None, **kwargs: Any) -> Any:
+        """Run hook `name` (on_install or onInstall …) with the typed context (`bind_context` replaces it)."""
         hook = SPEC_HOOK_NAMES.get(name, name)
         if hook not in HOOKS:
             raise LookupError(f"{name!r} is not a lifecycle hook")
-        typed = self.bind(context) if context is not None else self._require_context()
+        typed = self.bind(bind_context) if bind_context is not None else self._require_context()
         return run_maybe_async(getattr(self, hook)(typed, *args, **kwargs))
 
-    def call_function(self, name: str, *args: Any, context: Any = None, **kwargs: Any) -> Any:
+    def call_function(self, name: str, /, *args: Any, bind_context: Any = None, **kwargs: Any) -> Any:
+        """Call the `@function` named `name` as `method(context, *args, **kwargs)`."""
         method = self.functions().get(name)
         if method is None:
             raise LookupError(f"the plugin has no function {name[:100]!r}")
-        typed = self.bind(context) if context is not None else self._require_context()
+        typed = self.bind(bind_context) if bind_context is not None else self._require_context()
         return run_maybe_async(getattr(self, method)(typed, *args, **kwargs))
 
     def _require_context(self) -> PluginContext:

@@ -444,11 +444,11 @@ class TestSetup:
     def platform(self) -> MockPlatform:
         return self.context.platform
 
-    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, function: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call one of the plugin's functions as the platform would."""
         return _call_function(self.plugin, function, args, kwargs)
 
-    def hook(self, name: str, *args: Any) -> Any:
+    def hook(self, name: str, /, *args: Any) -> Any:
         return _run_hook(self.plugin, name, self.context, args)
 
 
@@ -467,7 +467,7 @@ def _manifest_near(obj: Any) -> dict[str, Any]:
 def _run_hook(plugin: Any, name: str, context: PluginContext, args: tuple[Any, ...] = ()) -> Any:
     hook = SPEC_HOOK_NAMES.get(name, name)
     if isinstance(plugin, Plugin):
-        return plugin.run_hook(hook, *args, context=context)
+        return plugin.run_hook(hook, *args, bind_context=context)
     target = getattr(plugin, hook, None)
     return run_maybe_async(target(*args)) if callable(target) else None
 
