@@ -284,6 +284,12 @@ SANDBOX_LIMITS = {
     "max_message_bytes": env_int("SANDBOX_MAX_MESSAGE_BYTES", 1024 * 1024),
 }
 SANDBOX_POOL_SIZE = env_int("SANDBOX_POOL_SIZE", 32)
+# The container backend (runtime.sandbox.docker.DockerBackend): the engine (DOCKER_HOST's form, e.g.
+# unix:///run/docker.sock or tcp://host:2376), the worker image built by `manage.py build_sandbox_image`, and a cap on
+# sandbox containers per host across all processes.
+SANDBOX_DOCKER_HOST = env("SANDBOX_DOCKER_HOST", env("DOCKER_HOST", "unix:///var/run/docker.sock"))
+SANDBOX_DOCKER_IMAGE = env("SANDBOX_DOCKER_IMAGE", "aisquare/plugin-sandbox:latest")
+SANDBOX_DOCKER_MAX_CONTAINERS = env_int("SANDBOX_DOCKER_MAX_CONTAINERS", 256)
 
 # The publishing pipeline's package limits (issue: upload validation).
 PACKAGE_MAX_BYTES = env_int("PACKAGE_MAX_BYTES", 10 * 1024 * 1024)
