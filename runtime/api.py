@@ -100,3 +100,21 @@ def usage_counts(*, plugin_id: str, start, end) -> dict:
         owner = ("org", org_id) if org_id else ("user", row["user_id"])
         counts[owner] = counts.get(owner, 0) + row["uses"]
     return counts
+
+
+# --- The Plugin API (issue 4): UI extensions rendered by the platform, caches, counters -----------------------------
+
+def ui_extensions_for_user(*, user) -> dict:
+    """What the user's dashboard shows of their active plugins (theirs and their organizations'): menu_items,
+    widgets (each with `html` sanitized by nh3 and marked safe), toolbar_actions, settings_pages, routes,
+    notifications and theme colours."""
+    from runtime.plugin_api.ui import ui_extensions_for_user as _for_user
+
+    return _for_user(user=user)
+
+
+def plugin_caches_invalidate(*, plugin_id: str, version: str | None = None) -> None:
+    """Drop the runtime's caches of a plugin version (code; API responses are keyed by the installed version)."""
+    from runtime.plugin_api.cache import plugin_caches_invalidate as _invalidate
+
+    _invalidate(plugin_id=plugin_id, version=version)

@@ -20,6 +20,7 @@ from runtime import invocation, plugin_files
 from runtime.models import Installation, PluginStorageItem
 from runtime.package import PackageError, read_package
 from runtime.plugin_api import limits as api_limits
+from runtime.plugin_api.ui import ui_extensions_remove
 from runtime.sandbox.base import CallTimeout, LimitExceeded, PluginCallError, SandboxError, SandboxUnavailable
 from runtime.sandbox.pool import get_pool
 
@@ -268,6 +269,8 @@ def installation_deactivate(*, installation: Installation) -> Installation:
     except HOOK_ERRORS as exc:
         error = f"on_deactivate: {_describe(exc)}"
     get_pool().discard(str(installation.pk))
+    # After the hook (whose init may register again): the plugin's UI and event subscriptions go.
+    ui_extensions_remove(installation_id=installation.pk)
     if error:
         _record_error(installation, error)
     return installation
@@ -345,6 +348,7 @@ def installation_uninstall(*, installation: Installation) -> Installation:
         except HOOK_ERRORS as exc:
             error = f"on_uninstall: {_describe(exc)}"
     get_pool().discard(str(installation.pk))
+    ui_extensions_remove(installation_id=installation.pk)
     plugin_files.remove_data_dir(installation.pk)
     with transaction.atomic():
         installation = _lock(installation)

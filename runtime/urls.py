@@ -13,3 +13,8 @@ urlpatterns = [
     path("api/plugins/<uuid:installation_id>/deactivate", views.DeactivateView.as_view(), name="api-deactivate"),
     path("api/plugins/<uuid:installation_id>/invoke", views.InvokeView.as_view(), name="api-invoke"),
 ]
+
+# The Plugin API: a plugin's file behind a signed, expiring link (storage.files.getUrl).
+from runtime.plugin_api import views as plugin_api_views  # noqa: E402
+
+urlpatterns.append(path("plugin-files/<str:token>", plugin_api_views.plugin_file, name="plugin-file"))

@@ -25,7 +25,8 @@ from runtime.plugin_api.gateway import APIRefusal, CallContext, host_function, i
 from runtime.plugin_api.models import StorageDocument, StorageFile
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# No "__": a field name must never become a Django lookup (`score__regex`) or a path out of the document.
+FIELD_RE = re.compile(r"^(?!.*__)[A-Za-z_][A-Za-z0-9_]{0,63}$")
 OPERATORS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 MAX_DOCUMENT_BYTES = 256 * 1024
 MAX_RESULTS = 100
