@@ -5,6 +5,8 @@ recomputes the aggregate from the reviews table in the same transaction: concurr
 and each recompute sees every review committed before it. Lock order is always plugin, then review.
 """
 
+from urllib.parse import quote
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -154,16 +156,17 @@ def review_developer_notify(*, review_id: str) -> bool:
         subject = f"New {review.rating}-star review of {review.plugin.name}"
         body = (
             f"{review.user.get_username()} rated {review.plugin.name} {review.rating} out of 5"
-            f" (version {review.version or 'unknown'}).\n\n{review.title}\n\n{review.review}\n\n"
-            "Reply from the developer portal: /developer/reviews/\n"
+            f" (version {review.version or 'unknown'}).\n\n{review.title}\n\n{review.review}\n"
         )
+        link = f"/developer/reviews/?plugin={quote(review.plugin_id)}#review-{review.pk}"
         notify = getattr(developers_api, "developer_notify", None)
         if notify is not None:
-            notify(developer=developer, subject=subject, body=body, link="/developer/reviews/")
+            notify(developer=developer, subject=subject, body=body, link=link)
         else:
             recipient = developer.support_email or developer.user.email
             if recipient:
-                send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
+                send_mail(subject, f"{body}\nReply from the developer portal: {link}\n", settings.DEFAULT_FROM_EMAIL,
+                          [recipient])
         review.developer_notified_at = timezone.now()
         review.save(update_fields=["developer_notified_at"])
     return True

@@ -42,7 +42,9 @@ def test_installed_but_never_used_cannot_review(plugin):
     assert response.json()["error"]["code"] == "not_used"
 
 
-@pytest.mark.parametrize("outcome", [PluginUsage.Outcome.DENIED, PluginUsage.Outcome.ERROR, PluginUsage.Outcome.LIMITED])
+@pytest.mark.parametrize(
+    "outcome", [PluginUsage.Outcome.DENIED, PluginUsage.Outcome.ERROR, PluginUsage.Outcome.LIMITED]
+)
 def test_only_refused_or_failed_calls_do_not_count_as_use(plugin, outcome):
     user = UserFactory()
     use(user, plugin, outcome=outcome)
