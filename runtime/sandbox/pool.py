@@ -1,9 +1,9 @@
 """Warm sandboxed workers, one per installation, in a bounded LRU pool; recycled after use and on new code.
 
 A worker is keyed by installation id (tenants never share a process) and tagged with a `generation` (its code
-directory and main module's mtime): when a call arrives with another generation (a new version, or code changed in
-development) a fresh worker takes the new calls and the old one is closed as soon as its call in flight returns —
-no call is dropped. Calls to one installation are serialized on its worker.
+directory and main module's mtime) and its spec (limits included). When a call arrives with another generation (a
+new version, or code changed in development) or other limits, a fresh worker takes the new calls and the old one is
+closed as soon as its call in flight returns: no call is dropped. Calls to one installation are serialized.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class WorkerPool:
     def _checkout(self, spec: WorkerSpec, generation: str) -> tuple[PooledWorker, bool]:
         with self._lock:
             worker = self._workers.get(spec.key)
-            if worker and (worker.generation != generation or worker.worn_out()):
+            if worker and (worker.generation != generation or worker.connection.spec != spec or worker.worn_out()):
                 self._retire_locked(spec.key)
                 worker = None
             if worker:
@@ -75,7 +75,8 @@ class WorkerPool:
         fresh = self._spawn(spec, generation)  # outside the pool lock: a cold start must not block other tenants
         with self._lock:
             current = self._workers.get(spec.key)
-            if current and current.generation == generation and not current.worn_out():
+            if current and current.generation == generation and current.connection.spec == spec \
+                    and not current.worn_out():
                 # Another thread warmed one meanwhile: use it, drop ours.
                 fresh.connection.close()
                 current.busy += 1

@@ -1,0 +1,192 @@
+"""The hostile corpus: each attack must be contained, reported with a clear reason, and leave the host and a
+neighbouring installation working; the attacker's own next benign call and a benign neighbour still get the right
+answers in the same run. Attacks are grouped by class (process creation, exec, raw syscalls, resources, network,
+host files, signals, protocol) so that the defence of the class is tested, not one example."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from aisquare_plugins.exceptions import ServiceError
+from runtime import api
+from runtime.models import PluginUsage
+from runtime.plugin_files import data_dir_for
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
+
+ATTACKS = (Path(__file__).with_name("attacks.py")).read_text()
+TIGHT = {"function_timeout": 2, "memory_mb": 256, "disk_mb": 8, "tmp_mb": 8}
+
+STOPPED = [
+    # process creation
+    ("fork_bomb", {"fork"}),
+    ("raw_fork", {"forbidden_syscall"}),
+    ("raw_clone_process", {"forbidden_syscall"}),
+    ("thread_bomb", {"threads", "memory"}),
+    # exec
+    ("exec_shell", {"exec"}),
+    ("subprocess_shell", {"exec"}),
+    ("raw_execve", {"forbidden_syscall"}),
+    # kernel attack surface through raw syscalls
+    ("raw_ptrace", {"forbidden_syscall"}),
+    ("raw_mount", {"forbidden_syscall"}),
+    ("raw_unshare", {"forbidden_syscall"}),
+    ("raw_bpf", {"forbidden_syscall"}),
+    ("raw_setuid_root", {"forbidden_syscall"}),
+    ("raw_io_uring", {"forbidden_syscall"}),
+    ("raw_load_module", {"forbidden_syscall"}),
+    # resources
+    ("allocate_2gb", {"memory"}),
+    ("memory_creep", {"memory"}),
+    ("cpu_spin", {"timeout", "cpu"}),
+    ("sleep_forever", {"timeout"}),
+    ("fill_disk_one_file", {"disk"}),
+    ("fill_tmp", {"disk"}),
+    ("deep_recursion", {"recursion"}),
+    # network
+    ("connect_test_net", {"network"}),
+    ("raw_socket_syscall", {"forbidden_syscall"}),
+    ("dns_lookup", {"network"}),
+    # the host process
+    ("kill_host", {"signal"}),
+    # the protocol
+    ("flood_protocol", {"output_flood", "message_size"}),
+    ("malformed_protocol", {"protocol"}),
+    ("forged_result", {"protocol"}),
+]
+
+
+@pytest.fixture
+def pair(sandbox, make_version, install):
+    """The attacker's installation and a benign neighbour's, both active, on the same host."""
+    attacker = install(make_version(ATTACKS, plugin_id="hostile"), limits=TIGHT)
+    neighbour_source = ("context = None\n\ndef init(c):\n    global context\n    context = c\n\n"
+                        "def add(a, b):\n    return a + b\n\n"
+                        "def keep(v):\n    context.storage.set('k', v)\n    open('/data/secret.txt', 'w').write(v)\n"
+                        "    return context.storage.get('k')\n")
+    neighbour = install(make_version(neighbour_source, plugin_id="neighbour"), user=UserFactory())
+    assert api.installation_invoke(installation=neighbour, function="keep", args=["neighbour-secret"])["value"] \
+        == "neighbour-secret"
+    return attacker, neighbour
+
+
+def _invoke(installation, function, *args):
+    return api.installation_invoke(installation=installation, function=function, args=list(args), kwargs={})
+
+
+def _still_fine(attacker, neighbour):
+    assert _invoke(neighbour, "add", 2, 3)["value"] == 5
+    assert _invoke(attacker, "add", 20, 22)["value"] == 42
+
+
+@pytest.mark.parametrize(("attack", "reasons"), STOPPED, ids=[a for a, _ in STOPPED])
+def test_attack_is_stopped_with_a_clear_reason(pair, attack, reasons):
+    attacker, neighbour = pair
+    with pytest.raises(ServiceError) as info:
+        _invoke(attacker, attack)
+    assert info.value.code in reasons, f"{attack}: {info.value.code}: {info.value.message}"
+    assert info.value.message
+    # Recorded in the audit with its reason.
+    row = PluginUsage.objects.filter(installation_id=attacker.pk, action=f"function:{attack}").get()
+    assert row.outcome in ("violation", "limited") and row.metadata.get("reason") in reasons
+    _still_fine(attacker, neighbour)
+
+
+def test_connecting_to_the_hosts_own_services_is_refused(pair):
+    """PostgreSQL and Redis listen on 127.0.0.1 on this host: the sandbox has no network at all."""
+    attacker, neighbour = pair
+    for port in (5432, 6379):
+        with pytest.raises(ServiceError) as info:
+            _invoke(attacker, "connect_loopback", port)
+        assert info.value.code == "network"
+    _still_fine(attacker, neighbour)
+
+
+def test_host_files_and_other_installations_data_are_out_of_reach(pair):
+    attacker, neighbour = pair
+    neighbour_dir = data_dir_for(neighbour.pk)
+    assert (neighbour_dir / "secret.txt").read_text() == "neighbour-secret"
+    settings_file = Path(django_settings.BASE_DIR) / "aisquare_plugins" / "settings.py"
+    paths = ["/etc/shadow", "/etc/passwd", str(settings_file), str(Path(django_settings.BASE_DIR) / ".env"),
+             "/root/.bash_history", str(neighbour_dir / "secret.txt"), f"/data/../{neighbour.pk}/secret.txt",
+             "/proc/1/root/etc/shadow", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+    found = _invoke(attacker, "read_files", paths)["value"]
+    for path in paths:
+        assert found[path].startswith("error:"), f"{path} was readable: {found[path][:80]!r}"
+
+    environ = _invoke(attacker, "read_files", ["/proc/1/environ", "/proc/self/environ"])["value"]
+    host_env = "\0".join(f"{k}={v}" for k, v in os.environ.items())
+    for secret in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL", "postgres://"):
+        assert secret not in environ["/proc/1/environ"] and secret not in environ["/proc/self/environ"]
+    assert environ["/proc/1/environ"] != host_env
+
+    assert _invoke(attacker, "list_dir", "/")["value"] == sorted(
+        ["bin", "data", "dev", "lib", "lib64", "plugin", "proc", "sandbox", "tmp", "usr"])
+    assert _invoke(attacker, "list_dir", "/data")["value"] == []
+    assert _invoke(attacker, "list_dir", "/home")["value"].startswith("error:")
+    # Host UNIX sockets (PostgreSQL, Docker, systemd) are not mounted.
+    sockets = _invoke(attacker, "unix_sockets", ["/var/run/postgresql/.s.PGSQL.5432", "/run/docker.sock",
+                                                 "/tmp/.s.PGSQL.5432", "/run/systemd/private"])["value"]
+    assert all(v.startswith("error:") for v in sockets.values()), sockets
+    _still_fine(attacker, neighbour)
+
+
+def test_code_and_system_are_read_only(pair):
+    attacker, neighbour = pair
+    results = _invoke(attacker, "overwrite_own_code")["value"]
+    assert not any(r.startswith("wrote") for r in results), results
+    _still_fine(attacker, neighbour)
+
+
+def test_identity_inside_is_unprivileged_and_isolated(pair):
+    attacker, _ = pair
+    me = _invoke(attacker, "whoami")["value"]
+    assert me["uid"] == 65534 and me["gid"] == 65534
+    assert me["pid"] <= 3  # a pid namespace of its own
+    assert me["hostname"] == "sandbox"
+
+
+def test_signalling_a_host_pid_reaches_nothing(pair):
+    attacker, neighbour = pair
+    result = _invoke(attacker, "raw_kill_pid", os.getpid())["value"]
+    assert result["rc"] == -1  # no such process in the sandbox's pid namespace
+    _still_fine(attacker, neighbour)
+
+
+def test_killing_everything_in_reach_kills_nothing_outside(pair):
+    attacker, neighbour = pair
+    _invoke(attacker, "raw_kill_everything")  # kill(-1, SIGKILL): only its own pid namespace is in reach
+    _still_fine(attacker, neighbour)
+
+
+def test_printing_does_not_corrupt_the_protocol(pair):
+    attacker, _ = pair
+    assert _invoke(attacker, "noisy_print")["value"] == 42
+
+
+def test_a_return_value_that_is_not_json_is_the_plugins_error(pair):
+    attacker, neighbour = pair
+    with pytest.raises(ServiceError) as info:
+        _invoke(attacker, "unjsonable")
+    assert info.value.code == "plugin_error"
+    _still_fine(attacker, neighbour)
+
+
+def test_calling_hooks_imports_or_private_names_as_functions_is_refused(pair):
+    attacker, _ = pair
+    for name in ("on_install", "init", "os", "raw", "_protocol_fds", "libc"):
+        with pytest.raises(ServiceError):
+            _invoke(attacker, name)
+
+
+@pytest.mark.parametrize("entry", ["../escape.py", "/etc/cron.d/evil", "lib/../../escape.py", "a\\..\\b.py"])
+def test_unsafe_package_paths_never_reach_the_disk(sandbox, make_version, entry, tmp_path):
+    from tests.runtime.packages import build_package
+
+    with pytest.raises(api.PackageError) as info:
+        api.read_package(build_package(files={entry: "x = 1\n"}))
+    assert info.value.code == "unsafe_path"
+    assert not (tmp_path.parent / "escape.py").exists()
