@@ -118,7 +118,12 @@ def validate_project(path: str | Path, *, output: Path | None = None) -> Validat
     if not (root / manifest.main).is_file():
         result.errors.append(f"main: {manifest.main} does not exist")
         return result
-    code = result.code = analyze_project(root, manifest.main)
+    try:
+        files = package_files(root, output=output)
+    except ProjectError as exc:
+        result.errors.extend(exc.errors)
+        return result
+    code = result.code = analyze_project(root, manifest.main, files)
     result.errors.extend(f"syntax error in {error}" for error in code.syntax_errors)
     if code.syntax_errors:
         return result
@@ -136,11 +141,6 @@ def validate_project(path: str | Path, *, output: Path | None = None) -> Validat
     for asset in [manifest.data.get("icon"), *manifest.data.get("screenshots", [])]:
         if asset and not asset.startswith("https://") and not (root / asset).is_file():
             result.errors.append(f"{asset}: listed in plugin.json but missing from the project")
-    try:
-        files = package_files(root, output=output)
-    except ProjectError as exc:
-        result.errors.extend(exc.errors)
-        return result
     result.errors.extend(_check_paths(files))
     total = sum((root / rel).stat().st_size for rel in files)
     if len(files) > MAX_ENTRIES:

@@ -168,12 +168,19 @@ def _module_interface(tree: ast.Module, relative: str, info: CodeInfo) -> None:
                                                            ast.get_docstring(item) or "", relative, item.lineno))
 
 
-def analyze_project(root: Path, main: str) -> CodeInfo:
-    """Analyze every .py file of the plugin (tests excluded); `main` gives hooks and functions."""
+def analyze_project(root: Path, main: str, files: list[str] | None = None) -> CodeInfo:
+    """Analyze the plugin's .py files (`files`: the package's paths; tests excluded); `main` gives hooks and
+    functions. Symbolic links are never followed."""
     info = CodeInfo()
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root).as_posix()
+    if files is None:
+        files = [p.relative_to(root).as_posix() for p in root.rglob("*.py") if not p.is_symlink()]
+    for relative in sorted(files):
+        if not relative.endswith(".py"):
+            continue
         if any(part in SKIP_DIRS or part.startswith(".") for part in Path(relative).parts[:-1]):
+            continue
+        path = root / relative
+        if path.is_symlink() or not path.is_file():
             continue
         analyze_file(path, relative, info, is_main=relative == main)
     info.functions.sort(key=lambda f: f.name)
