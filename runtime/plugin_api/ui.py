@@ -219,11 +219,12 @@ def ui_extensions_for_user(*, user) -> dict[str, Any]:
                 "installation_id": str(installation.pk)}
         config = ext.config
         if ext.kind == UIExtension.Kind.MENU_ITEM:
-            result["menu_items"].append({**base, "label": config["label"], "route": config["route"]})
+            result["menu_items"].append({**base, "label": config["label"], "route": config["route"],
+                                         "url": config["route"]})
         elif ext.kind == UIExtension.Kind.DASHBOARD_WIDGET:
-            html = _widget_html(installation, ext, user)
+            html = mark_safe(_widget_html(installation, ext, user))  # noqa: S308 - sanitized by nh3 in there
             result["widgets"].append({**base, "title": config["title"], "width": config.get("width", 6),
-                                      "html": mark_safe(html)})  # noqa: S308 - sanitized by nh3 just above
+                                      "html": html, "body": html})
         elif ext.kind == UIExtension.Kind.TOOLBAR_ACTION:
             result["toolbar_actions"].append({**base, "label": config["label"], "route": config.get("route", "")})
         elif ext.kind == UIExtension.Kind.SETTINGS_PAGE:

@@ -101,13 +101,21 @@ def _classify(exc: BaseException) -> dict[str, Any]:
     return error
 
 
+def typed_context(channel: Channel, info: dict[str, Any], main: str) -> PluginContext:
+    """The full typed context (`api`, `storage` with collections and files, `events`, `ui`, `user`, `config`,
+    `logger`: aisquare_plugin_sdk.plugin_api); it extends the minimal `context.PluginContext`."""
+    from aisquare_plugin_sdk.plugin_api import PluginContext as TypedContext
+
+    return TypedContext(channel, info, module=main[:-3].replace("/", "."))
+
+
 class Worker:
     def __init__(self, channel: Channel, main: str, info: dict[str, Any]):
         self.channel = channel
         self.main = main
         self.info = info
         self.module = None
-        self.context = PluginContext(channel, info)
+        self.context = typed_context(channel, info, main)
 
     def load(self):
         """Import the main module lazily (first call), then run its init(context) once per worker process."""
