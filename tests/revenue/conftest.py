@@ -9,6 +9,8 @@ from revenue.models import PayoutAccount
 from tests.factories import DeveloperFactory, PluginFactory, UserFactory
 from tests.revenue.stripe_fake import FakeStripe
 
+FAKE_KEY = "sk_test_" + "fakefakefake" * 3
+
 
 def paid_plugin(*, model="one_time", price="10.00", currency="USD", developer=None, **pricing):
     data = {"model": model, "currency": currency, **pricing}
@@ -50,6 +52,6 @@ def fake_stripe(settings, monkeypatch):
     monkeypatch.setattr(stripe, "max_network_retries", 0)
     settings.STRIPE_API_HOST = server.url
     settings.PAYMENT_GATEWAY = "revenue.gateways.stripe.StripeGateway"
-    settings.STRIPE_TEST_SECRET_KEY = "sk_test_fake"
+    settings.STRIPE_TEST_SECRET_KEY = FAKE_KEY
     yield server
     server.stop()

@@ -154,9 +154,9 @@ class FakeStripe:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def fail_next(self, path_prefix: str, *statuses: int):
-        """Answer the next calls whose path starts with path_prefix with these HTTP statuses."""
-        self.failures.setdefault(path_prefix, []).extend(statuses)
+    def fail_next(self, path_prefix: str, *statuses: int, method: str = "POST"):
+        """Answer the next `method` calls whose path starts with path_prefix with these HTTP statuses."""
+        self.failures.setdefault(f"{method} {path_prefix}", []).extend(statuses)
 
     def calls(self, method: str, path: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and r["path"] == path]
@@ -177,9 +177,10 @@ class FakeStripe:
     # --- API ------------------------------------------------------------------------------------------------------
     def answer(self, method: str, path: str, params: dict) -> tuple[int, dict]:
         for prefix, statuses in self.failures.items():
-            if path.startswith(prefix) and statuses:
+            if f"{method} {path}".startswith(prefix) and statuses:
                 code = statuses.pop(0)
-                return code, {"error": {"type": "api_error", "message": f"injected failure {code}"}}
+                kind = "invalid_request_error" if code < 500 else "api_error"
+                return code, {"error": {"type": kind, "message": f"injected failure {code}"}}
         p = path.removeprefix("/v1/")
         if p == "account":
             return 200, self.objects["acct_platform"]

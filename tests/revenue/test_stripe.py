@@ -1,0 +1,298 @@
+"""Stripe, offline: the SDK talks to a local fake of Stripe's API; webhooks are signed for real and go through
+dj-stripe's own view. Assertions are on the recorded requests: amounts, destinations, idempotency keys."""
+
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from djstripe.models import Event, WebhookEndpoint
+from rest_framework.test import APIClient
+
+from revenue import api as revenue_api
+from revenue import services
+from revenue.models import Payout, PayoutAccount, PriceRecord, Purchase, RevenueEntry
+from tests.factories import DeveloperFactory
+from tests.revenue.conftest import FAKE_KEY, paid_plugin
+from tests.revenue.stripe_fake import sign
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec_test_secret_for_revenue"
+
+
+@pytest.fixture
+def endpoint(fake_stripe):
+    return WebhookEndpoint.objects.create(
+        id="we_test_revenue", secret=SECRET, url="https://plugins.example.test/stripe/webhook/",
+        enabled_events=["*"], status="enabled", livemode=False, djstripe_uuid=uuid.uuid4(), api_version="2024-06-20",
+    )
+
+
+def deliver(client, endpoint, fake, event_type, obj, *, secret=SECRET, signature=None, event=None):
+    event = event or fake.make("event", type=event_type, data={"object": obj})
+    body = json.dumps(event)
+    headers = {} if signature is False else {"HTTP_STRIPE_SIGNATURE": signature or sign(body, secret)}
+    return client.post(f"/stripe/webhook/{endpoint.djstripe_uuid}/", data=body, content_type="application/json",
+                        **headers), event
+
+
+def buy(user, plugin):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.post(f"/api/marketplace/plugins/{plugin.pk}/purchase", {}, format="json")
+
+
+def test_webhook_url_is_djstripes_view():
+    from django.urls import resolve
+
+    match = resolve(f"/stripe/webhook/{uuid.uuid4()}/")
+    assert match.func.view_class.__module__ == "djstripe.views"
+
+
+def test_publishing_a_paid_plugin_sets_up_product_and_price(fake_stripe):
+    plugin = paid_plugin(model="subscription", price="9.99", interval="year")
+    record = revenue_api.pricing_setup(plugin=plugin)
+    product = fake_stripe.calls("POST", "/v1/products")
+    price = fake_stripe.calls("POST", "/v1/prices")
+    assert len(product) == 1 and len(price) == 1
+    assert product[0]["idempotency_key"] == f"product-{plugin.pk}"
+    assert product[0]["params"]["metadata"] == {"plugin_id": plugin.pk}
+    assert price[0]["params"]["unit_amount"] == "999" and price[0]["params"]["currency"] == "usd"
+    assert price[0]["params"]["recurring"] == {"interval": "year"}
+    assert price[0]["authorization"] == f"Bearer {FAKE_KEY}"
+    stripe_price = fake_stripe.objects[record.price_ref]
+    assert record.gateway == "stripe" and stripe_price["object"] == "price"
+    assert stripe_price["product"] == record.product_ref
+    assert fake_stripe.objects[record.product_ref]["metadata"] == {"plugin_id": plugin.pk}
+    # A zero-decimal currency is sent in whole units.
+    jpy = paid_plugin(price="1500", currency="JPY")
+    revenue_api.pricing_setup(plugin=jpy)
+    assert fake_stripe.calls("POST", "/v1/prices")[-1]["params"]["unit_amount"] == "1500"
+
+
+def test_one_time_purchase_goes_through_checkout_and_the_signed_webhook(client, fake_stripe, endpoint, buyer):
+    plugin = paid_plugin(price="9.99")
+    response = buy(buyer, plugin)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "pending" and body["redirect_url"].startswith("https://checkout.stripe.test/")
+    assert body["test_mode"] is False
+    session = fake_stripe.calls("POST", "/v1/checkout/sessions")[0]
+    assert session["params"]["mode"] == "payment"
+    assert session["params"]["metadata"]["purchase_id"] == body["id"]
+    assert session["params"]["line_items"] == [{"price": PriceRecord.objects.get().price_ref, "quantity": "1"}]
+    assert session["idempotency_key"] == f"checkout-purchase-{body['id']}"
+    assert not revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)
+    assert not RevenueEntry.objects.exists()
+
+    intent = fake_stripe.add("payment_intent", amount=999, amount_received=999, currency="usd",
+                             metadata={"purchase_id": body["id"], "plugin_id": plugin.pk})
+    answer, event = deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent)
+    assert answer.status_code == 200, answer.content
+    # Stripe may deliver the same event again, and may also send other events about the same payment.
+    again, _ = deliver(client, endpoint, fake_stripe, None, None, event=event)
+    assert again.status_code == 200
+    other, _ = deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent)
+    assert other.status_code == 200
+    purchase = Purchase.objects.get(pk=body["id"])
+    assert purchase.status == "paid" and purchase.external_id == intent["id"]
+    entry = RevenueEntry.objects.get()
+    assert (entry.external_id, entry.amount, entry.developer_share) == (intent["id"], Decimal("9.99"),
+                                                                       Decimal("6.99"))
+    assert revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)
+    assert Event.objects.filter(type="payment_intent.succeeded").count() == 2
+
+
+def test_forged_webhooks_are_refused_and_store_nothing(client, fake_stripe, endpoint, buyer):
+    plugin = paid_plugin(price="9.99")
+    purchase_id = buy(buyer, plugin).json()["id"]
+    intent = fake_stripe.add("payment_intent", amount=999, currency="usd", metadata={"purchase_id": purchase_id})
+    forged, _ = deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent, secret="whsec_guess")
+    assert forged.status_code == 400
+    unsigned, _ = deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent, signature=False)
+    assert unsigned.status_code == 400
+    stale = sign(json.dumps({"id": "evt_x"}), SECRET, timestamp=1)
+    replayed, _ = deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent, signature=stale)
+    assert replayed.status_code == 400
+    wrong_endpoint = client.post(f"/stripe/webhook/{uuid.uuid4()}/", data="{}", content_type="application/json",
+                                 HTTP_STRIPE_SIGNATURE="t=1,v1=00")
+    assert wrong_endpoint.status_code == 404
+    assert not Event.objects.exists() and not RevenueEntry.objects.exists()
+    assert Purchase.objects.get().status == "pending"
+
+
+def test_refund_through_stripe_and_the_charge_refunded_webhook(client, fake_stripe, endpoint, buyer):
+    plugin = paid_plugin(price="20.00")
+    purchase_id = buy(buyer, plugin).json()["id"]
+    intent = fake_stripe.add("payment_intent", amount=2000, currency="usd", metadata={"purchase_id": purchase_id})
+    deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent)
+    payment = RevenueEntry.objects.get()
+
+    refund_row = services.refund_create(entry=payment, amount=Decimal("5.00"))
+    call = fake_stripe.calls("POST", "/v1/refunds")[0]
+    assert call["params"] == {"payment_intent": intent["id"], "amount": "500"}
+    assert call["idempotency_key"] == f"refund-{payment.pk}-1"
+    assert refund_row.amount == Decimal("-5.00") and refund_row.developer_share == Decimal("-3.50")
+
+    # The same refund, told by Stripe's webhook, is not recorded twice; a refund made in Stripe's dashboard is.
+    stored = fake_stripe.objects[refund_row.external_id]
+    other = fake_stripe.add("refund", amount=1500, currency="usd", payment_intent=intent["id"])
+    charge = {"id": "ch_fake_1", "object": "charge", "amount": 2000, "amount_refunded": 2000, "currency": "usd",
+              "payment_intent": intent["id"], "refunded": True,
+              "refunds": {"object": "list", "data": [stored, other], "has_more": False}}
+    from revenue import webhooks
+
+    webhooks.on_charge_refunded(sender=Event, event=Event(data={"object": charge}, type="charge.refunded"))
+    assert RevenueEntry.objects.filter(transaction_type="refund").count() == 2
+    assert sum(RevenueEntry.objects.values_list("developer_share", flat=True)) == Decimal("0.00")
+    assert Purchase.objects.get().status == "refunded"
+
+
+@pytest.fixture
+def stripe_developer(fake_stripe):
+    developer = DeveloperFactory()
+    account = fake_stripe.add("account", id="acct_dev_1")
+    PayoutAccount.objects.create(developer=developer, gateway="stripe", account_id=account["id"],
+                                 payouts_enabled=True)
+    plugin = paid_plugin(developer=developer)
+    entry = services.ledger_record(plugin=plugin, transaction_type="purchase", amount=Decimal("100.00"),
+                                   currency="USD", external_id="pi_seed")
+    RevenueEntry.objects.filter(pk=entry.pk).update(created_at=timezone.make_aware(timezone.datetime(2026, 10, 2)))
+    return developer
+
+
+def test_payout_is_a_connect_transfer_keyed_by_the_payout(fake_stripe, stripe_developer):
+    services.payouts_run(period=date(2026, 10, 1))
+    payout = Payout.objects.get()
+    lookups = fake_stripe.calls("GET", "/v1/transfers")
+    creates = fake_stripe.calls("POST", "/v1/transfers")
+    assert lookups[0]["params"]["transfer_group"] == f"payout-{payout.pk}"
+    assert len(creates) == 1
+    call = creates[0]
+    assert call["idempotency_key"] == f"payout-{payout.pk}"
+    assert call["params"]["amount"] == "7000" and call["params"]["currency"] == "usd"
+    assert call["params"]["destination"] == "acct_dev_1"
+    assert call["params"]["metadata"]["payout_id"] == str(payout.pk)
+    assert payout.status == "paid" and payout.transfer_id == fake_stripe.objects[payout.transfer_id]["id"]
+
+
+def test_stripe_outage_then_retry_uses_the_same_key_and_pays_once(fake_stripe, stripe_developer):
+    fake_stripe.fail_next("/v1/transfers", 500)
+    now = timezone.now()
+    services.payouts_run(period=date(2026, 10, 1), now=now)
+    payout = Payout.objects.get()
+    assert payout.status == "failed" and payout.next_attempt_at is not None
+    assert "unavailable" in payout.last_error
+    services.payouts_run(period=date(2026, 10, 1), now=payout.next_attempt_at)
+    payout.refresh_from_db()
+    assert payout.status == "paid"
+    creates = fake_stripe.calls("POST", "/v1/transfers")
+    assert len(creates) == 2 and {c["idempotency_key"] for c in creates} == {f"payout-{payout.pk}"}
+    assert sum(1 for o in fake_stripe.objects.values() if o.get("object") == "transfer") == 1
+
+
+def test_a_transfer_made_before_a_crash_is_found_not_repeated(fake_stripe, stripe_developer):
+    services.payouts_create(period=date(2026, 10, 1))
+    payout = Payout.objects.get()
+    # The transfer went out, then the worker died before recording it.
+    Payout.objects.filter(pk=payout.pk).update(status="processing", attempts=1)
+    fake_stripe.add("transfer", amount=7000, currency="usd", destination="acct_dev_1",
+                    transfer_group=f"payout-{payout.pk}", metadata={"payout_id": str(payout.pk)})
+    services.payouts_run(period=date(2026, 10, 1))
+    payout.refresh_from_db()
+    assert payout.status == "paid"
+    assert fake_stripe.calls("POST", "/v1/transfers") == []
+
+
+def test_a_refused_transfer_is_not_retried(fake_stripe, stripe_developer):
+    fake_stripe.fail_next("/v1/transfers", 400)
+    services.payouts_run(period=date(2026, 10, 1))
+    payout = Payout.objects.get()
+    assert payout.status == "failed" and payout.next_attempt_at is None
+    assert "refused" in payout.last_error
+    assert services.payouts_due() == []
+    assert RevenueEntry.objects.get().payment_status == "succeeded"  # not paid out
+    # Staff abandon it: the share carries over to the next payout.
+    services.payout_reverse(payout=payout, reason="account closed")
+    assert RevenueEntry.objects.get().payout is None
+
+
+def test_transfer_reversed_webhook_reverses_the_payout(client, fake_stripe, endpoint, stripe_developer):
+    services.payouts_run(period=date(2026, 10, 1))
+    payout = Payout.objects.get()
+    transfer = fake_stripe.objects[payout.transfer_id]
+    transfer.update(reversed=True, amount_reversed=7000)
+    answer, _ = deliver(client, endpoint, fake_stripe, "transfer.reversed", transfer)
+    assert answer.status_code == 200, answer.content
+    payout.refresh_from_db()
+    assert payout.status == "reversed"
+    assert RevenueEntry.objects.get().payout is None
+
+
+def test_connect_onboarding_creates_the_account_once(client, fake_stripe, endpoint):
+    developer = DeveloperFactory()
+    client.force_login(developer.user)
+    page = client.get("/developer/payouts/connect/")
+    assert "notice-test-mode" not in page.content.decode() and "Connect with Stripe" in page.content.decode()
+    first = client.post("/developer/payouts/connect/")
+    assert first.status_code == 302 and first["Location"].startswith("https://connect.stripe.test/setup/acct_")
+    second = client.post("/developer/payouts/connect/")
+    assert second.status_code == 302
+    assert len(fake_stripe.calls("POST", "/v1/accounts")) == 1
+    links = fake_stripe.calls("POST", "/v1/account_links")
+    assert len(links) == 2 and links[0]["params"]["type"] == "account_onboarding"
+    account = PayoutAccount.objects.get(developer=developer)
+    assert account.gateway == "stripe" and not account.payouts_enabled
+    # The local form cannot be used to point payouts at an arbitrary account while Stripe is the gateway.
+    with pytest.raises(services.Conflict):
+        services.payout_account_set(developer=developer, account_id="acct_attacker")
+    stripe_account = fake_stripe.objects[account.account_id]
+    answer, _ = deliver(client, endpoint, fake_stripe, "account.updated", stripe_account)
+    assert answer.status_code == 200, answer.content
+    account.refresh_from_db()
+    assert account.payouts_enabled
+
+
+def test_subscription_through_checkout_then_paid_invoices(client, fake_stripe, endpoint, buyer):
+    plugin = paid_plugin(model="subscription", price="4.99", interval="month")
+    body = buy(buyer, plugin).json()
+    session_call = fake_stripe.calls("POST", "/v1/checkout/sessions")[0]
+    assert session_call["params"]["mode"] == "subscription"
+    assert session_call["params"]["subscription_data"]["metadata"]["subscription_id"] == body["id"]
+    customer = fake_stripe.add("customer", email=buyer.email)
+    stripe_sub = fake_stripe.add("subscription", customer=customer["id"],
+                                 metadata={"subscription_id": body["id"]})
+    session = fake_stripe.objects[session_call and fake_stripe.calls("POST", "/v1/checkout/sessions")[0]["params"]
+                                  and next(o["id"] for o in fake_stripe.objects.values()
+                                           if o.get("object") == "checkout.session")]
+    session.update(status="complete", payment_status="paid", subscription=stripe_sub["id"],
+                   customer=customer["id"])
+    answer, _ = deliver(client, endpoint, fake_stripe, "checkout.session.completed", session)
+    assert answer.status_code == 200, answer.content
+    from revenue.models import Subscription
+
+    subscription = Subscription.objects.get(pk=body["id"])
+    assert subscription.external_id == stripe_sub["id"]
+    assert not revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)  # paid invoice not seen yet
+
+    from revenue import webhooks
+
+    for number in (1, 2):
+        invoice = {"id": f"in_fake_{number}", "object": "invoice", "currency": "usd", "amount_paid": 499,
+                   "subscription": stripe_sub["id"], "metadata": {},
+                   "lines": {"data": [{"period": {"start": 1767225600 + number * 2592000,
+                                                  "end": 1767225600 + (number + 1) * 2592000}}]}}
+        webhooks.on_invoice_paid(sender=Event, event=Event(data={"object": invoice}, type="invoice.paid"))
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+    assert RevenueEntry.objects.filter(transaction_type="subscription").count() == 2
+    assert revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)
+    # Cancelling asks Stripe to stop at period end; the end arrives as customer.subscription.deleted.
+    services.subscription_cancel(subscription=subscription, user=buyer)
+    modify = fake_stripe.calls("POST", f"/v1/subscriptions/{stripe_sub['id']}")
+    assert modify[-1]["params"] == {"cancel_at_period_end": "true"}
+    webhooks.on_subscription_deleted(sender=Event, event=Event(data={"object": stripe_sub}, type="x"))
+    assert Subscription.objects.get(pk=body["id"]).status == "canceled"
