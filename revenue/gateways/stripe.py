@@ -22,9 +22,9 @@ def _key() -> str:
     return djstripe_settings.STRIPE_SECRET_KEY
 
 
-def _call(function, /, **params):
+def _call(function, /, *args, **params):
     try:
-        return function(api_key=_key(), **params)
+        return function(*args, api_key=_key(), **params)
     except stripe.InvalidRequestError as exc:
         raise GatewayError(f"Stripe refused the request: {exc.user_message or exc}", retryable=False)
     except stripe.StripeError as exc:  # connection errors, rate limits, 5xx: the same call may succeed later

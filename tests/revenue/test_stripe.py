@@ -265,9 +265,7 @@ def test_subscription_through_checkout_then_paid_invoices(client, fake_stripe, e
     customer = fake_stripe.add("customer", email=buyer.email)
     stripe_sub = fake_stripe.add("subscription", customer=customer["id"],
                                  metadata={"subscription_id": body["id"]})
-    session = fake_stripe.objects[session_call and fake_stripe.calls("POST", "/v1/checkout/sessions")[0]["params"]
-                                  and next(o["id"] for o in fake_stripe.objects.values()
-                                           if o.get("object") == "checkout.session")]
+    session = next(o for o in fake_stripe.objects.values() if o.get("object") == "checkout.session")
     session.update(status="complete", payment_status="paid", subscription=stripe_sub["id"],
                    customer=customer["id"])
     answer, _ = deliver(client, endpoint, fake_stripe, "checkout.session.completed", session)
@@ -296,3 +294,28 @@ def test_subscription_through_checkout_then_paid_invoices(client, fake_stripe, e
     assert modify[-1]["params"] == {"cancel_at_period_end": "true"}
     webhooks.on_subscription_deleted(sender=Event, event=Event(data={"object": stripe_sub}, type="x"))
     assert Subscription.objects.get(pk=body["id"]).status == "canceled"
+
+
+def test_usage_invoice_is_charged_through_a_stripe_invoice(fake_stripe, buyer):
+    from revenue import webhooks
+    from revenue.models import Subscription, UsageInvoice
+
+    plugin = paid_plugin(model="usage_based", price=None, tiers=[{"up_to": None, "unit_price": "0.02"}])
+    buy(buyer, plugin)
+    subscription = Subscription.objects.get()
+    invoice = services.usage_invoice_charge(subscription=subscription, start=date(2026, 10, 1),
+                                            end=date(2026, 10, 31), quantity=1234)
+    assert (invoice.amount, invoice.status) == (Decimal("24.68"), "pending")
+    item = fake_stripe.calls("POST", "/v1/invoiceitems")[0]
+    assert item["params"]["amount"] == "2468" and item["params"]["currency"] == "usd"
+    assert item["idempotency_key"] == f"usage-invoice-item-{invoice.pk}"
+    assert fake_stripe.calls("POST", f"/v1/invoices/{invoice.external_id}/finalize")
+    assert not RevenueEntry.objects.exists()  # paid asynchronously
+    paid = {"id": invoice.external_id, "object": "invoice", "currency": "usd", "amount_paid": 2468,
+            "metadata": {"usage_invoice_id": str(invoice.pk)}}
+    for _ in range(2):
+        webhooks.on_invoice_paid(sender=Event, event=Event(data={"object": paid}, type="invoice.paid"))
+    assert UsageInvoice.objects.get().status == "paid"
+    entry = RevenueEntry.objects.get()
+    assert (entry.transaction_type, entry.amount, entry.developer_share) == ("usage", Decimal("24.68"),
+                                                                            Decimal("17.28"))
