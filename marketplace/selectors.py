@@ -28,6 +28,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields import TextField
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
 
@@ -84,9 +85,13 @@ def _latest_approved(field_name: str):
 def with_listing_annotations(queryset: QuerySet[Plugin]) -> QuerySet[Plugin]:
     """What a result card shows besides the row: the latest approved version and compatibility with this platform."""
     key = platform_key(settings.PLATFORM_VERSION)
+    # Scalar subqueries with LIMIT 1 run per result row on the index; an EXISTS in the select list may be planned
+    # as a hashed subplan over every version in the table.
     return queryset.select_related("developer").annotate(
         latest_version=_latest_approved("version"),
-        is_compatible=Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk"))),
+        compatible_version_id=Subquery(
+            approved_versions().filter(compatible_q(key), plugin=OuterRef("pk")).values("pk")[:1]
+        ),
     )
 
 
@@ -134,21 +139,32 @@ def _tags_text():
 
 
 @functools.cache
-def _has_trigram(database_name: str) -> bool:
-    """Whether pg_trgm is installed (migration 0002 adds it); without it, search is full-text only."""
+def _search_features(database_name: str) -> tuple[bool, bool]:
+    """(pg_trgm installed, stored search_document column present): migrations 0002 and 0003 add them. Without
+    them search still works: full-text only, on the document expression. Asked once per process and database."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
-        return cursor.fetchone() is not None
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'), "
+            "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s)",
+            [Plugin._meta.db_table, "search_document"],
+        )
+        trigram, document = cursor.fetchone()
+        return bool(trigram), bool(document)
 
 
-def _text_filter_postgres(query: str):
-    from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+def _text_filter_postgres(query: str, *, fuzzy: bool):
+    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField, TrigramWordSimilarity
 
-    vector = search_vector()
+    trigram, stored = _search_features(connection.settings_dict["NAME"])
+    if stored:
+        column = f'"{Plugin._meta.db_table}"."search_document"'  # constant: no user input
+        vector = RawSQL(column, [], output_field=SearchVectorField())  # noqa: S611
+    else:
+        vector = search_vector()
     search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
     condition = Q(search_document=search_query)
     rank = SearchRank(vector, search_query, weights=RANK_WEIGHTS)
-    if _has_trigram(connection.settings_dict["NAME"]):
+    if fuzzy and trigram:
         # `%>` (word similarity above pg_trgm's threshold) catches typos in a word of the name: "asessment".
         condition |= Q(name__trigram_word_similar=query)
         rank = rank + 0.5 * TrigramWordSimilarity(query, "name")
@@ -214,14 +230,18 @@ def _trending():
     return ExpressionWrapper(Cast("downloads", FloatField()), output_field=FloatField())
 
 
-def _filtered(params: SearchParams) -> tuple[QuerySet[Plugin], object | None]:
-    """The plugins matching the query and every filter, and the text-relevance expression (None without a query)."""
+def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Plugin], object | None]:
+    """The plugins matching the query and every filter, and the text-relevance expression (None without a query).
+
+    `fuzzy` adds trigram matching on the name (PostgreSQL): the search makes that second pass only when the words
+    as typed match nothing, as it costs a scan of the trigram index that most queries do not need.
+    """
     queryset = visible_plugins()
     rank = None
     query = params.query.strip()
     if query:
         if connection.vendor == "postgresql":
-            annotations, condition, rank = _text_filter_postgres(query)
+            annotations, condition, rank = _text_filter_postgres(query, fuzzy=fuzzy)
         else:
             annotations, condition, rank = _text_filter_portable(query)
         queryset = queryset.alias(**annotations).filter(condition)
@@ -268,41 +288,49 @@ def _ordered(queryset: QuerySet[Plugin], rank, sort: str) -> QuerySet[Plugin]:
     raise ValueError(f"unknown sort {sort!r}")
 
 
+_RATING_BUCKET_SQL = (
+    "CASE WHEN m.rating_count = 0 THEN 'unrated' WHEN m.rating_average >= 4 THEN '4-5' "
+    "WHEN m.rating_average >= 3 THEN '3-4' WHEN m.rating_average >= 2 THEN '2-3' ELSE '1-2' END"
+)
+
+
 def _facets(queryset: QuerySet[Plugin]) -> tuple[int, dict]:
-    """Counts per category, pricing model and rating bucket (one query) and the top tags (one query)."""
-    aggregates = {"total": Count("pk")}
-    for value in Category.values:
-        aggregates[f"category:{value}"] = Count("pk", filter=Q(category=value))
-    for value in PricingModel.values:
-        aggregates[f"pricing:{value}"] = Count("pk", filter=Q(pricing_model=value))
-    for bucket, condition in RATING_BUCKETS.items():
-        aggregates[f"rating:{bucket}"] = Count("pk", filter=condition)
-    counts = queryset.order_by().aggregate(**aggregates)
-    facets = {
-        "category": {value: counts[f"category:{value}"] for value in Category.values},
-        "pricing": {value: counts[f"pricing:{value}"] for value in PricingModel.values},
-        "rating": {bucket: counts[f"rating:{bucket}"] for bucket in RATING_BUCKETS},
-        "tags": _top_tags(queryset) if counts["total"] else [],
-    }
-    return counts["total"], facets
-
-
-def _top_tags(queryset: QuerySet[Plugin]) -> list[dict]:
-    sql, params = queryset.order_by().values("tags").query.sql_with_params()
+    """The total and the counts per category, pricing model, rating bucket (these add up to the total) and the
+    top tags, in one query: the matching rows are read once into a CTE, then grouped four ways."""
+    sql, params = (
+        queryset.order_by()
+        .values("category", "pricing_model", "rating_average", "rating_count", "tags")
+        .query.sql_with_params()
+    )
     if connection.vendor == "postgresql":
-        statement = (
-            f"SELECT t.tag, COUNT(*) AS n FROM ({sql}) AS s "  # noqa: S608 (sql is Django-compiled, params bound)
-            "CROSS JOIN LATERAL jsonb_array_elements_text(s.tags) "
-            f"AS t(tag) GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT {TOP_TAGS}"
-        )
+        materialized, tags = "MATERIALIZED ", "jsonb_array_elements_text(m.tags) AS t(value)"
     else:
-        statement = (
-            f"SELECT j.value, COUNT(*) AS n FROM ({sql}) AS s, json_each(s.tags) AS j "  # noqa: S608
-            f"GROUP BY j.value ORDER BY n DESC, j.value LIMIT {TOP_TAGS}"
-        )
+        materialized, tags = "", "json_each(m.tags) AS t"
+    # `sql` is compiled by Django from the queryset, with its values bound as `params`: nothing is interpolated.
+    statement = (
+        f"WITH m AS {materialized}({sql}) "  # noqa: S608
+        "SELECT 'category', m.category, COUNT(*) FROM m GROUP BY m.category "
+        "UNION ALL SELECT 'pricing', m.pricing_model, COUNT(*) FROM m GROUP BY m.pricing_model "
+        f"UNION ALL SELECT 'rating', {_RATING_BUCKET_SQL}, COUNT(*) FROM m GROUP BY 2 "
+        f"UNION ALL SELECT * FROM (SELECT 'tags', t.value, COUNT(*) AS n FROM m CROSS JOIN {tags} "
+        f"GROUP BY t.value ORDER BY n DESC, t.value LIMIT {TOP_TAGS}) AS top_tags"
+    )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        return [{"tag": tag, "count": count} for tag, count in cursor.fetchall()]
+        rows = cursor.fetchall()
+    facets = {
+        "category": dict.fromkeys(Category.values, 0),
+        "pricing": dict.fromkeys(PricingModel.values, 0),
+        "rating": dict.fromkeys(RATING_BUCKETS, 0),
+        "tags": [],
+    }
+    for facet, value, count in rows:
+        if facet == "tags":
+            facets["tags"].append({"tag": value, "count": count})
+        else:
+            facets[facet][value] = count
+    facets["tags"].sort(key=lambda item: (-item["count"], item["tag"]))
+    return sum(facets["category"].values()), facets
 
 
 def plugin_search(*, params: SearchParams) -> SearchResult:
@@ -312,6 +340,9 @@ def plugin_search(*, params: SearchParams) -> SearchResult:
     if cached is None:
         queryset, rank = _filtered(params)
         total, facets = _facets(queryset)
+        if not total and params.query.strip() and connection.vendor == "postgresql":
+            queryset, rank = _filtered(params, fuzzy=True)
+            total, facets = _facets(queryset)
         page = list(
             with_listing_annotations(_ordered(queryset, rank, params.sort))[
                 params.offset : params.offset + params.limit
@@ -350,11 +381,13 @@ def home_sections(*, per_section: int = 8) -> dict:
 def plugin_versions(*, plugin: Plugin) -> list[PluginVersion]:
     """The approved versions of a plugin, newest first."""
     return list(
-        approved_versions()
-        .filter(plugin=plugin)
-        .order_by("-version_major", "-version_minor", "-version_patch")
-        .defer("manifest")
+        approved_versions().filter(plugin=plugin).order_by("-version_major", "-version_minor", "-version_patch")
     )
+
+
+def runs_on(version: PluginVersion, platform_version: str | None = None) -> bool:
+    key = platform_key(platform_version or settings.PLATFORM_VERSION)
+    return version.min_platform_key <= key and (version.max_platform_key is None or version.max_platform_key >= key)
 
 
 def latest_version(*, plugin: Plugin) -> PluginVersion | None:

@@ -139,7 +139,7 @@ def plugin_card(plugin: Plugin, *, installed: bool) -> dict:
         "featured": plugin.featured,
         "published_at": plugin.published_at.isoformat() if plugin.published_at else None,
         "installed": installed,
-        "compatible": bool(getattr(plugin, "is_compatible", False)),
+        "compatible": getattr(plugin, "compatible_version_id", None) is not None,
         "url": reverse("marketplace:plugin-detail", args=[plugin.pk]),
     }
 

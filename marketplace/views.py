@@ -54,9 +54,9 @@ class PluginSearchView(APIView):
 
 
 def plugin_detail_data(*, plugin, user) -> dict:
-    versions = selectors.plugin_versions(plugin=plugin)
-    latest = selectors.latest_version(plugin=plugin)
-    installable = selectors.installable_version(plugin=plugin)
+    versions = selectors.plugin_versions(plugin=plugin)  # one query; the rest is worked out from it
+    latest = versions[0] if versions else None
+    installable = next((v for v in versions if selectors.runs_on(v)), None)
     installed = bool(selectors.installed_plugin_ids(user=user, plugin_ids=[plugin.pk]))
     data = plugin_card(plugin, installed=installed)
     data.update(

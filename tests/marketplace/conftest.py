@@ -1,5 +1,5 @@
 """Marketplace test set-up: the test database is built from the models (--nomigrations), so the PostgreSQL
-search extension and indexes of marketplace migration 0002 are added here as the migration would."""
+search extension, indexes and stored document of marketplace migrations 0002-0003 are added here as they would be."""
 
 import importlib
 
@@ -13,15 +13,17 @@ def _search_indexes(django_db_setup, django_db_blocker):
 
     if connection.vendor != "postgresql":
         return
-    migration = importlib.import_module("marketplace.migrations.0002_search_indexes")
+    indexes = importlib.import_module("marketplace.migrations.0002_search_indexes")
+    document = importlib.import_module("marketplace.migrations.0003_search_document")
     with django_db_blocker.unblock(), connection.schema_editor() as editor:
         editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for name in migration.INDEXES:
+        for name in indexes.INDEXES:
             editor.execute(f"DROP INDEX IF EXISTS {name}")
-        migration.forwards(apps, editor)
+        indexes.forwards(apps, editor)
+        document.forwards(apps, editor)
     # The extension check is made once per process; make it now so that query counts are the steady state.
     from marketplace import selectors
 
-    selectors._has_trigram.cache_clear()
+    selectors._search_features.cache_clear()
     with django_db_blocker.unblock():
-        assert selectors._has_trigram(connection.settings_dict["NAME"])
+        assert selectors._search_features(connection.settings_dict["NAME"]) == (True, True)

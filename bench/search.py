@@ -1,0 +1,216 @@
+"""Marketplace search at 100,000 plugins: p50/p95 of a text query with filters and facets, next to a primary-key
+lookup on the same table (the floor), measured in the same run.
+
+Seeds a separate PostgreSQL database (`aisquare_bench` on the server of DATABASE_URL, created if missing) with
+COPY, migrates the marketplace's tables there (with the search indexes of migration 0002), then times
+`marketplace.selectors.plugin_search` with the listing cache bypassed, so the figures are the database's.
+
+    .venv/bin/python bench/search.py [--plugins 100000] [--runs 200] [--reseed]
+
+Target (issue 6): search p95 <= 50 ms.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "aisquare_bench"
+
+WORDS = (  # noqa: SIM905 (a sentence is easier to read and extend than 250 quoted words)
+    "quiz assessment exam grade rubric feedback essay reading writing math algebra geometry science lab chemistry "
+    "physics biology history geography language vocabulary grammar spelling pronunciation translation flashcard "
+    "memory practice homework assignment deadline calendar schedule attendance roster classroom teacher student "
+    "parent school district course lesson module video audio podcast slide presentation whiteboard drawing diagram "
+    "chart graph dashboard analytics report insight progress mastery badge points leaderboard streak reward game "
+    "puzzle challenge competition team group discussion forum chat message notification reminder email sms "
+    "integration sync import export spreadsheet document storage cloud drive calendar zoom meeting webinar live "
+    "stream recording caption subtitle accessibility contrast screen reader dyslexia font theme dark mode color "
+    "layout widget sidebar menu toolbar shortcut productivity timer focus pomodoro planner todo checklist note "
+    "summary outline mindmap citation bibliography plagiarism originality ai tutor assistant hint explanation "
+    "generator question bank adaptive personalized learning path recommendation survey poll form signup portfolio "
+    "certificate transcript credential coding programming python javascript robot sensor music art"
+).split()
+TAGS = WORDS[:80]
+CATEGORIES = ("assessment", "content", "analytics", "integration", "ui_theme", "language", "accessibility",
+              "productivity", "communication", "gamification")
+PRICING = (("free", Decimal("0")),) * 6 + (("one_time", Decimal("9.99")), ("subscription", Decimal("4.00")),
+                                           ("usage_based", Decimal("0.01")))
+
+
+def bench_url() -> str:
+    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
+    if not base.scheme.startswith("postgres"):
+        sys.exit("bench/search.py needs a PostgreSQL DATABASE_URL")
+    return urlunsplit((base.scheme, base.netloc, f"/{BENCH_DB}", "", ""))
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("TEST_DATABASE_NAME", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+
+
+def seed(count: int, reseed: bool) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from developers.models import Developer
+    from marketplace.models import Plugin, PluginVersion
+
+    for app in ("host", "developers", "marketplace"):
+        call_command("migrate", app, verbosity=0)
+    if reseed:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE marketplace_pluginversion, marketplace_plugins CASCADE")
+    have = Plugin.objects.count()
+    if have >= count:
+        print(f"catalogue: {have:,} plugins already seeded in {BENCH_DB}")
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE marketplace_pluginversion, marketplace_plugins CASCADE")
+    rng = random.Random(6)
+    user_model = get_user_model()
+    developers = []
+    for n in range(200):
+        user, _ = user_model.objects.get_or_create(username=f"bench-dev-{n}")
+        developer, _ = Developer.objects.get_or_create(user=user, defaults={"company_name": f"Bench Studio {n}"})
+        developers.append(developer.pk)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    plugin_fields = list(Plugin._meta.concrete_fields)
+    version_fields = list(PluginVersion._meta.concrete_fields)
+    plugin_rows, version_rows = [], []
+    for n in range(count):
+        name = " ".join(rng.choice(WORDS).capitalize() for _ in range(rng.randint(2, 3))) + f" {n}"
+        model, price = rng.choice(PRICING)
+        rated = rng.random() < 0.7
+        published = now - timedelta(days=rng.uniform(0, 1500))
+        plugin_id = f"bench-{n}"
+        plugin_rows.append({
+            "id": plugin_id, "developer_id": rng.choice(developers), "name": name,
+            "description": " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 30))) + ".",
+            "author": json.dumps({"name": "Bench"}), "category": rng.choice(CATEGORIES),
+            "tags": json.dumps(rng.sample(TAGS, rng.randint(2, 4))), "version": "1.0.0",
+            "pricing": json.dumps({"model": model, "price": str(price), "currency": "USD"}),
+            "pricing_model": model, "price": price, "currency": "USD", "ratings": "{}",
+            "rating_average": Decimal(f"{rng.uniform(1, 5):.2f}") if rated else Decimal("0"),
+            "rating_count": rng.randint(1, 500) if rated else 0,
+            "downloads": int(rng.paretovariate(1.2) * 10), "screenshots": "[]", "icon": "",
+            "documentation_url": "", "support_url": "", "verified": rng.random() < 0.4,
+            "featured": rng.random() < 0.01, "published_at": published, "created_at": published,
+            "updated_at": published,
+        })
+        statuses = ["approved"] if rng.random() < 0.9 else ["yanked"] if rng.random() < 0.5 else ["rejected"]
+        for major, status in enumerate(statuses, start=1):
+            min_key = rng.choice((1, 2, 2, 2, 3))
+            version_rows.append({
+                "id": uuid.uuid4(), "plugin_id": plugin_id, "version": f"{major}.0.0", "version_major": major,
+                "version_minor": 0, "version_patch": 0, "package": f"packages/{plugin_id}.zip",
+                "sha256": uuid.uuid4().hex + uuid.uuid4().hex, "size": 1000, "manifest": "{}", "status": status,
+                "changelog": "", "min_platform_version": f"{min_key}.0.0", "max_platform_version": "",
+                "min_platform_key": min_key * 100_000_000, "max_platform_key": None, "quality_score": 80,
+                "uploaded_by_id": None, "published_at": published, "yanked_at": None, "yank_reason": "",
+                "created_at": published, "updated_at": published,
+            })
+    raw = connection.cursor().cursor  # the psycopg cursor, for COPY
+    for table, fields, rows in (
+        (Plugin._meta.db_table, plugin_fields, plugin_rows),
+        (PluginVersion._meta.db_table, version_fields, version_rows),
+    ):
+        columns = [f.column for f in fields]
+        with raw.copy(f'COPY {table} ({", ".join(columns)}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Plugin._meta.db_table}")
+        cursor.execute(f"ANALYZE {PluginVersion._meta.db_table}")
+    print(f"seeded {count:,} plugins and {len(version_rows):,} versions in {time.perf_counter() - started:.1f} s")
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def run(runs: int) -> None:
+    from django.db import connection, reset_queries
+
+    from marketplace import cache as catalogue_cache
+    from marketplace import selectors
+    from marketplace.models import Plugin
+
+    catalogue_cache.get_listing = lambda params: None  # measure the database, not the listing cache
+    catalogue_cache.set_listing = lambda params, value: None
+    queries = [
+        selectors.SearchParams(query="quiz", pricing=("free",), rating_min=Decimal("3"), compatible_with="2.4.0"),
+        selectors.SearchParams(query="analytics dashboard", category="analytics", verified=True),
+        selectors.SearchParams(query="asessment"),  # a typo: trigram similarity on the name
+        selectors.SearchParams(query="student feedback", tags=("feedback",), sort="popular"),
+        selectors.SearchParams(query="python coding", sort="rating", price_max=Decimal("10")),
+        selectors.SearchParams(query="calendar", featured=None, verified=True, offset=20),
+    ]
+    rng = random.Random(7)
+    ids = list(Plugin.objects.values_list("pk", flat=True)[:5000])
+    for params in queries:  # warm-up: plans, caches, connections
+        selectors.plugin_search(params=params)
+    lookup, searched, totals = [], [], {}
+    for n in range(runs):
+        started = time.perf_counter()
+        Plugin.objects.filter(pk=rng.choice(ids)).first()
+        lookup.append((time.perf_counter() - started) * 1000)
+        params = queries[n % len(queries)]
+        started = time.perf_counter()
+        result = selectors.plugin_search(params=params)
+        searched.append((time.perf_counter() - started) * 1000)
+        totals[params.query] = result.total
+    reset_queries()
+    count = Plugin.objects.count()
+    print(f"catalogue: {count:,} plugins, {runs} runs of each, PostgreSQL {connection.pg_version // 10000}")
+    print(f"  matches per query: {', '.join(f'{q!r}={t:,}' for q, t in totals.items())}")
+    lp50, lp95 = percentiles(lookup)
+    sp50, sp95 = percentiles(searched)
+    print(f"  baseline  primary-key lookup           p50 {lp50:6.2f} ms   p95 {lp95:6.2f} ms")
+    print(f"  search    text+filters+facets+page     p50 {sp50:6.2f} ms   p95 {sp95:6.2f} ms   "
+          f"(target p95 <= 50 ms: {'met' if sp95 <= 50 else 'NOT met'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--reseed", action="store_true")
+    args = parser.parse_args()
+    url = bench_url()
+    ensure_database(url)
+    setup_django(url)
+    seed(args.plugins, args.reseed)
+    run(args.runs)
+
+
+if __name__ == "__main__":
+    main()
