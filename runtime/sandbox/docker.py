@@ -51,6 +51,9 @@ _counter = itertools.count()
 # profile therefore leaves them to the boot script's in-process filter, which kills them before plugin code runs.
 STARTUP_SYSCALLS = frozenset({"execve", "execveat", "fork", "vfork", "clone"})
 
+MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys"]
+
 _ACTIONS = {boot.SCMP_ACT_KILL_PROCESS: "SCMP_ACT_KILL_PROCESS", boot.SCMP_ACT_ALLOW: "SCMP_ACT_ALLOW"}
 _OPS = {boot.SCMP_CMP_NE: "SCMP_CMP_NE", boot.SCMP_CMP_MASKED_EQ: "SCMP_CMP_MASKED_EQ"}
 _ARCHES = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -303,7 +306,7 @@ class DockerBackend:
         limits = spec.limits
         memory = (limits.memory_mb + 64) * MB  # the interpreter and docker-init need a little above RLIMIT_AS
         nofile = limits.max_open_files + 8  # boot.py lowers it to max_open_files before any plugin code
-        return self.api.create_host_config(
+        config = self.api.create_host_config(
             binds={str(spec.code_dir): {"bind": "/plugin", "mode": "ro"},
                    str(spec.data_dir): {"bind": "/data", "mode": "rw"}},
             tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},  # noqa: S108 - inside
@@ -329,6 +332,26 @@ class DockerBackend:
             ],
             log_config=LogConfig(type="none"),
         )
+        # The engine's default masked paths, plus all of /sys (cgroup files, devices: nothing a plugin needs).
+        config["MaskedPaths"] = MASKED_PATHS
+        return config
+
+    def _share_code_dir(self, code_dir: Path) -> None:
+        """Let the sandbox's group read the package (installed root-owned and owner-only): group SANDBOX_UID, r-x."""
+        if os.geteuid() != 0 or code_dir.stat().st_gid == SANDBOX_UID:
+            return
+        for root, dirs, files in os.walk(code_dir):
+            for name in dirs:
+                path = os.path.join(root, name)
+                os.lchown(path, -1, SANDBOX_UID)
+                os.chmod(path, (os.stat(path).st_mode & 0o7777) | 0o050)
+            for name in files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.lchown(path, -1, SANDBOX_UID)
+                    os.chmod(path, (os.stat(path).st_mode & 0o7777 & ~0o020) | 0o040)
+        os.chown(code_dir, -1, SANDBOX_UID)
+        os.chmod(code_dir, (code_dir.stat().st_mode & 0o7777) | 0o050)
 
     def _prepare_data_dir(self, data_dir: Path) -> None:
         """The worker runs as SANDBOX_UID: give it this installation's data directory (and nothing else)."""
@@ -360,6 +383,7 @@ class DockerBackend:
             },
             "info": spec.info,
         }
+        self._share_code_dir(Path(spec.code_dir))
         self._prepare_data_dir(Path(spec.data_dir))
         labels = {
             LABEL: "1", LABEL_INSTALLATION: str(spec.key)[:200],

@@ -14,6 +14,18 @@ from runtime.package import read_package
 from runtime.sandbox.pool import reset_pool
 from tests.factories import PluginFactory, PluginVersionFactory, UserFactory
 from tests.runtime.packages import BENIGN_SOURCE, build_package
+from tests.runtime.sandboxes import (  # noqa: F401 - fixtures: run a test against each sandbox backend
+    any_sandbox,
+    bubblewrap_sandbox,
+    docker_engine,
+    docker_sandbox,
+    terminal_summary,
+)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say plainly whether the container backend's tests ran, and on which engine."""
+    terminal_summary(terminalreporter)
 
 
 @pytest.fixture
