@@ -36,7 +36,9 @@ def contrast(a: str, b: str) -> float:
 @export
 class MidnightTheme(Plugin):
     def init(self, context: PluginContext) -> None:
-        context.ui.customize_theme(self.theme(context))
+        colors = self.theme(context)["colors"]
+        context.ui.customize_theme({"primaryColor": colors["primary"], "accentColor": colors["accent"],
+                                    "backgroundColor": colors["background"], "textColor": colors["text"]})
         context.ui.add_settings_page({"id": "midnight-theme-settings", "title": "Midnight Theme",
                                       "function": "settings"})
 
@@ -53,7 +55,7 @@ class MidnightTheme(Plugin):
                 "fonts": {"body": "system-ui, sans-serif"}}
 
     @function
-    def settings(self, context: PluginContext) -> str:
+    def settings(self, context: PluginContext, request: dict[str, Any] | None = None) -> str:
         """The settings page: the current palette."""
         colors = self.theme(context)["colors"]
         rows = "".join(f"<li><code>{name}</code> {value}</li>" for name, value in colors.items())

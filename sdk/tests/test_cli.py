@@ -17,10 +17,12 @@ def run(capsys, *argv):
 
 
 @pytest.mark.parametrize("template,category,scopes", [
-    ("basic", "productivity", []), ("assessment", "assessment", ["assessments:grade", "ai:use"]),
-    ("analytics", "analytics", ["analytics:read", "analytics:write"]), ("ui-theme", "ui_theme", []),
+    ("basic", "productivity", []),
+    ("assessment", "assessment", ["assessments:read", "assessments:grade", "ai:use"]),
+    ("analytics", "analytics", ["assessments:read", "analytics:read", "analytics:write"]),
+    ("ui-theme", "ui_theme", []),
 ])
-def test_init_then_validate_then_build(tmp_path, monkeypatch, capsys, template, category, scopes):
+def test_init_then_validate_then_test_then_build(tmp_path, monkeypatch, capsys, template, category, scopes):
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "init", "Quiz Helper", "--template", template)[0] == 0
     project = tmp_path / "quiz-helper"
@@ -31,6 +33,8 @@ def test_init_then_validate_then_build(tmp_path, monkeypatch, capsys, template, 
     code, out, err = run(capsys, "validate", "--path", str(project))
     assert code == 0, err
     assert "Plugin validation passed: quiz-helper 0.1.0" in out
+    code, out, err = run(capsys, "test", "--path", str(project))
+    assert code == 0, out + err
     code, out, err = run(capsys, "build", "--path", str(project))
     assert code == 0, err
     assert (project / "dist" / "quiz-helper-0.1.0.zip").is_file()
@@ -181,3 +185,21 @@ def test_test_command_without_tests_or_coverage(example, capsys, monkeypatch):
     (project / "tests").rmdir()
     code, _, err = run(capsys, "test", "-p", str(project))
     assert code == 2 and "no tests/ folder" in err
+
+
+def test_validate_knows_the_platform_events_and_their_scopes(example, capsys):
+    project = example("advanced-assessment-suite")
+    data = json.loads((project / "plugin.json").read_text())
+    data["permissions"] = [p for p in data["permissions"] if p["scope"] != "assessments:read"]
+    (project / "plugin.json").write_text(json.dumps(data))
+    source = (project / "plugin.py").read_text()
+    (project / "plugin.py").write_text(source.replace(
+        'context.events.on("assessment:submitted", self.on_submitted)',
+        'context.events.on("assessment:submitted", self.on_submitted)\n'
+        '        context.events.on("assessment:reviewed", self.on_submitted)\n'
+        '        context.events.emit("content:created", {})'))
+    code, _, err = run(capsys, "validate", "-p", str(project))
+    assert code == 1
+    assert "calls events.on(assessment:submitted) (plugin.py:" in err and "needs assessments:read" in err
+    assert "error: events: assessment:reviewed is not a platform event" in err
+    assert "a plugin emits only its own events, named advanced-assessment-suite:<name> (not content:created)" in err

@@ -175,7 +175,7 @@ class Probe(Plugin):
     exec(compile(code, "plugin_export_probe.py", "exec"), module.__dict__)
     from aisquare_plugin_sdk.testing import MockPlatform
 
-    platform = MockPlatform()
+    platform = MockPlatform(granted={"content:read"})
     worker = Worker(platform, "plugin_export_probe.py", {"plugin_id": "probe"})
     worker.module = module  # already imported above; the worker runs init on first load otherwise
     module.init(worker.context)
@@ -218,7 +218,7 @@ def test_async_hooks_and_handlers_run_to_completion():
             context.storage.set("installed", True)
 
     framework = PluginTestFramework()
-    t = framework.setup_test(AsyncPlugin)
+    t = framework.setup_test(AsyncPlugin, permissions=["users:read"])
     t.context.emit_platform_event("user:enrolled")
     assert framework.test_lifecycle()["install"] is True
     assert t.platform.kv == {"enrolled": "user-1", "installed": True}

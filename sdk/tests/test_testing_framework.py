@@ -51,12 +51,13 @@ def test_the_mock_validates_grades():
         context.api.assessments.grade(submission["id"], {"score": 101})
     with pytest.raises(NotFound):
         context.api.assessments.grade("missing", {"score": 50})
-    assert context.api.assessments.grade(submission["id"], {"score": 50})["score"] == 50
+    assert context.api.assessments.grade(submission["id"], {"score": 50})["score"] == "50"  # a decimal string
 
 
 class Tidy(Plugin):
     metadata = {"id": "tidy", "permissions": [{"scope": "content:read", "reason": "r"},
-                                              {"scope": "content:create", "reason": "r"}]}
+                                              {"scope": "content:create", "reason": "r"},
+                                              {"scope": "users:read", "reason": "receive user:enrolled"}]}
 
     def init(self, context):
         context.events.on("user:enrolled", self.enrolled)
@@ -76,7 +77,7 @@ class Greedy(Tidy):
     """Declares a scope it never uses: least privilege says it should not ask for it."""
 
     metadata = {"id": "greedy", "permissions": [*Tidy.metadata["permissions"],
-                                                {"scope": "users:read", "reason": "r"}]}
+                                                {"scope": "analytics:read", "reason": "r"}]}
 
 
 class Swallower(Tidy):
@@ -96,11 +97,15 @@ class Crashy(Plugin):
 
 def test_setup_test_grants_the_required_scopes_and_runs_init():
     t = PluginTestFramework().setup_test(Tidy())
-    assert t.platform.granted == {"content:read", "content:create"}
-    assert t.platform.subscriptions == {"user:enrolled": "on_event_user_enrolled"} or "user:enrolled" in \
-        t.context.events.subscriptions
+    assert t.platform.granted == {"content:read", "content:create", "users:read"}
+    assert t.context.events.subscriptions == ["user:enrolled"]
     t.context.emit_platform_event("user:enrolled")
-    assert [c["title"] for c in t.platform.content.values()] == ["Welcome"]
+    assert [c["title"] for c in t.platform.content.values() if c["kind"] == "lesson"] == ["Welcome"]
+
+
+def test_subscribing_to_a_platform_event_needs_its_read_scope():
+    with pytest.raises(PermissionDenied, match="receiving user:enrolled needs the users:read scope"):
+        PluginTestFramework().setup_test(Tidy(), permissions=["content:read", "content:create"])
 
 
 def test_lifecycle_reports_the_hooks_that_ran_and_names_a_failing_one():
@@ -118,7 +123,7 @@ def test_permissions_granted_works_revoked_is_refused():
     framework.setup_test(Tidy())
     results = framework.test_permissions()
     assert [(r["permission"], r["passed"], r["used"]) for r in results] == [
-        ("content:read", True, True), ("content:create", True, True)]
+        ("content:read", True, True), ("content:create", True, True), ("users:read", True, True)]
     assert results[0]["denied_result"]["error_code"] == "permission_denied"
     assert "error" not in results[0]["granted_result"]
 
@@ -127,7 +132,7 @@ def test_permissions_flags_a_scope_the_plugin_never_uses():
     framework = PluginTestFramework()
     framework.setup_test(Greedy())
     by_scope = {r["permission"]: r for r in framework.test_permissions()}
-    assert by_scope["users:read"]["passed"] is False and by_scope["users:read"]["used"] is False
+    assert by_scope["analytics:read"]["passed"] is False and by_scope["analytics:read"]["used"] is False
     assert by_scope["content:read"]["passed"] is True
 
 
@@ -136,14 +141,16 @@ def test_permissions_counts_a_refusal_the_plugin_caught():
     framework.setup_test(Swallower())
     results = framework.test_permissions()
     assert all(r["passed"] for r in results)
-    assert all("error" not in r["denied_result"] for r in results)
+    caught = [r for r in results if r["permission"].startswith("content:")]
+    assert len(caught) == 2 and all("error" not in r["denied_result"] for r in caught)
 
 
 def test_a_custom_exercise():
     framework = PluginTestFramework()
     framework.setup_test(Tidy())
     results = framework.test_permissions(exercise=lambda t: t.api.content.find({}))
-    assert {r["permission"]: r["passed"] for r in results} == {"content:read": True, "content:create": False}
+    assert {r["permission"]: r["passed"] for r in results} == {"content:read": True, "content:create": False,
+                                                               "users:read": True}
 
 
 def test_setup_test_from_a_project_folder(example):

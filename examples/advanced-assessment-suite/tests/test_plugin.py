@@ -26,12 +26,12 @@ class AutoGradingTest(unittest.TestCase):
 
         [grade] = self.t.platform.grades
         self.assertEqual(grade["submissionId"], submission["id"])
-        self.assertTrue(0 < grade["score"] <= 100)
+        self.assertTrue(0 < float(grade["score"]) <= 100)
         self.assertTrue(grade["feedback"])
         self.assertIn("content", grade["rubricScores"])
         [event] = self.t.platform.analytics_events
         self.assertEqual(event["event"], "auto_grading_completed")
-        self.assertEqual(event["properties"]["score"], grade["score"])
+        self.assertEqual(event["properties"]["score"], float(grade["score"]))
         self.assertIn("1</strong> submissions auto-graded", self.t.call("dashboard_widget"))
 
     def test_auto_grading_can_be_turned_off_per_assessment(self):
@@ -39,6 +39,10 @@ class AutoGradingTest(unittest.TestCase):
         self.t.call("set_auto_grading", submission["assessmentId"], enabled=False)
         self.t.context.emit_platform_event("assessment:submitted", submission)
         self.assertEqual(self.t.platform.grades, [])
+
+    def test_without_assessments_read_it_cannot_subscribe(self):
+        with self.assertRaises(PermissionDenied):
+            self.framework.setup_test(PLUGIN_DIR, permissions=["ai:use", "assessments:grade", "analytics:write"])
 
     def test_without_ai_scope_the_platform_refuses_and_nothing_is_graded(self):
         self.t.context.revoke_permission("ai:use")
@@ -53,7 +57,8 @@ class AutoGradingTest(unittest.TestCase):
 
     def test_every_declared_scope_is_needed_and_enforced(self):
         results = self.framework.test_permissions()
-        self.assertEqual({r["permission"] for r in results}, {"assessments:grade", "ai:use", "analytics:write"})
+        self.assertEqual({r["permission"] for r in results},
+                         {"assessments:read", "assessments:grade", "ai:use", "analytics:write"})
         for result in results:
             self.assertTrue(result["passed"], result)
 

@@ -17,19 +17,20 @@ class LessonSummariesTest(unittest.TestCase):
     def test_a_new_lesson_gets_a_summary(self):
         self.t.context.emit_platform_event("content:created")
         [lesson] = self.t.platform.content.values()
-        self.assertTrue(lesson["summary"].startswith("[mock AI"))
+        self.assertTrue(lesson["metadata"]["summary"].startswith("[mock AI"))
         self.assertEqual(self.t.call("summary_count"), 1)
 
     def test_other_content_is_left_alone(self):
-        item = self.t.platform._content_create({"title": "Quiz", "type": "quiz"})
-        self.t.context.emit_platform_event("content:created", {"contentId": item["id"], "content": item})
-        self.assertNotIn("summary", self.t.platform.content[item["id"]])
+        item = self.t.platform._content_create({"title": "Quiz", "kind": "quiz"})
+        self.t.context.emit_platform_event("content:created", self.t.platform.content_event(item))
+        self.assertNotIn("summary", self.t.platform.content[item["id"]]["metadata"])
 
     def test_summarize_from_the_toolbar(self):
         self.assertEqual([a["id"] for a in self.t.platform.ui["toolbar_actions"]], ["summarize-lesson"])
-        item = self.t.platform._content_create({"title": "Cells", "body": "Cells are the units of life."})
+        item = self.t.platform._content_create({"title": "Cells", "body": "Cells are the units of life.",
+                                                "metadata": {"level": 2}})
         result = self.t.call("summarize", item["id"])
-        self.assertEqual(self.t.platform.content[item["id"]]["summary"], result["summary"])
+        self.assertEqual(self.t.platform.content[item["id"]]["metadata"], {"level": 2, "summary": result["summary"]})
 
     def test_an_unknown_lesson_is_not_found(self):
         with self.assertRaises(NotFound):

@@ -12,18 +12,20 @@ class MidnightThemeTest(unittest.TestCase):
     def test_applies_the_theme_and_a_settings_page(self):
         t = PluginTestFramework().setup_test(PLUGIN_DIR)
         [theme] = t.platform.ui["themes"]
-        self.assertEqual(theme["mode"], "dark")
+        self.assertEqual(theme, {"primaryColor": "#60a5fa", "accentColor": "#fbbf24", "backgroundColor": "#0f172a",
+                                 "textColor": "#f1f5f9"})
+        self.assertEqual(t.call("theme")["mode"], "dark")
         self.assertEqual([p["id"] for p in t.platform.ui["settings_pages"]], ["midnight-theme-settings"])
         self.assertIn("#fbbf24", t.call("settings"))
 
     def test_a_readable_accent_from_the_settings_is_used(self):
         t = PluginTestFramework().setup_test(PLUGIN_DIR, config={"accent": "#f472b6"})
-        self.assertEqual(t.platform.ui["themes"][0]["colors"]["accent"], "#f472b6")
+        self.assertEqual(t.platform.ui["themes"][0]["accentColor"], "#f472b6")
 
     def test_an_unreadable_or_malformed_accent_is_ignored_with_a_warning(self):
         for accent in ("#101820", "red; background:url(x)", 7):
             t = PluginTestFramework().setup_test(PLUGIN_DIR, config={"accent": accent})
-            self.assertEqual(t.platform.ui["themes"][0]["colors"]["accent"], "#fbbf24")
+            self.assertEqual(t.platform.ui["themes"][0]["accentColor"], "#fbbf24")
             self.assertEqual(t.context.logs[-1]["level"], "warning")
 
     def test_every_text_colour_is_readable_on_the_background(self):

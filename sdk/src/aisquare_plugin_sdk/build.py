@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aisquare_plugin_sdk.codeinfo import CodeInfo, analyze_project
 from aisquare_plugin_sdk.manifest import MANIFEST_NAME, Manifest
+from aisquare_plugin_sdk.platform_events import PLATFORM_EVENTS, is_reserved
 from aisquare_plugin_sdk.project import ProjectError, read_manifest
 
 # The platform's default limits (the server may be configured lower; it re-checks everything).
@@ -129,6 +130,13 @@ def validate_project(path: str | Path, *, output: Path | None = None) -> Validat
         return result
     if not code.has_entry_point:
         result.errors.append(f"{manifest.main}: defines neither init(context) nor an @export-ed Plugin class")
+    for event in code.events_subscribed + code.events_emitted:
+        if is_reserved(event):
+            result.errors.append(f"events: {event} is not a platform event (known: {', '.join(PLATFORM_EVENTS)})")
+    for event in code.events_emitted:
+        if event in PLATFORM_EVENTS or not event.startswith(f"{manifest.id}:"):
+            result.errors.append(f"events: a plugin emits only its own events, named {manifest.id}:<name> "
+                                 f"(not {event})")
     declared = set(manifest.scopes)
     for scope, calls in sorted(code.scopes_used.items()):
         if scope not in declared:

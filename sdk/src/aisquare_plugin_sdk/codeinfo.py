@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aisquare_plugin_sdk.api_scopes import scope_for_call
+from aisquare_plugin_sdk.platform_events import scope_for_event
 from aisquare_plugin_sdk.plugin import FUNCTION_MARK, HOOKS, SPEC_HOOK_NAMES
 
 API_NAMESPACES = ("content", "users", "assessments", "analytics", "communication", "ai")
@@ -53,11 +54,13 @@ class CodeInfo:
     api_calls: list[ApiCall] = field(default_factory=list)
     syntax_errors: list[str] = field(default_factory=list)
     has_entry_point: bool = False  # a module-level init(context) or an @export-ed Plugin class
+    subscription_calls: list[ApiCall] = field(default_factory=list)
 
     @property
     def scopes_used(self) -> dict[str, list[ApiCall]]:
+        """Scope -> the calls that need it (a subscription to a platform event counts as `events.on(<event>)`)."""
         used: dict[str, list[ApiCall]] = {}
-        for call in self.api_calls:
+        for call in self.api_calls + self.subscription_calls:
             if call.scope:
                 used.setdefault(call.scope, []).append(call)
         return used
@@ -126,12 +129,17 @@ def analyze_file(path: Path, relative: str, info: CodeInfo, *, is_main: bool) ->
                 target = info.events_subscribed if chain[-1] == "on" else info.events_emitted
                 if event not in target:
                     target.append(event)
+                if chain[-1] == "on":
+                    info.subscription_calls.append(ApiCall(f"events.on({event})", scope_for_event(event), relative,
+                                                           node.lineno))
         elif len(chain) >= 3 and chain[-2] == "content" and chain[-1] == "subscribe" and node.args:
             event = _literal(node.args[0])
             if isinstance(event, str):
                 name = event if ":" in event else f"content:{event}"
                 if name not in info.events_subscribed:
                     info.events_subscribed.append(name)
+                info.subscription_calls.append(ApiCall(f"events.on({name})", scope_for_event(name), relative,
+                                                       node.lineno))
         elif len(chain) >= 2 and chain[-2] == "ui" and chain[-1] in UI_CALLS:
             value = _literal(node.args[0]) if node.args else None
             entry = {"kind": UI_CALLS[chain[-1]], "file": relative, "line": node.lineno}

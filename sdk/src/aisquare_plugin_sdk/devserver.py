@@ -138,8 +138,9 @@ class DevState:
                 return {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                         "traceback": traceback.format_exc(limit=-6)}
 
-    def widget_html(self, function: str) -> str:
-        result = self.run("function", function, {})
+    def widget_html(self, function: str, widget_id: str) -> str:
+        # The platform calls a widget's function with {"widgetId": ...} (runtime.plugin_api.ui).
+        result = self.run("function", function, {"args": [{"widgetId": widget_id}]})
         if not result["ok"]:
             return f"<p>error: {html.escape(result['error'])}</p>"
         value = result["value"]
@@ -212,11 +213,12 @@ def render_page(state: DevState) -> str:
         theme = ui["themes"][-1]
         swatches = "".join(f"<span style=\"display:inline-block;padding:.3rem .6rem;margin:.1rem;"
                            f"background:{_e(color)};border:1px solid #ccc\">{_e(name)}</span>"
-                           for name, color in (theme.get("colors") or {}).items())
+                           for name, color in theme.items())
         parts.append(f"<h2>Theme</h2><p>{swatches}</p><pre>{_e(json.dumps(theme, indent=2))}</pre>")
     parts.append("</section>")
     for widget in ui["widgets"] + ui["settings_pages"]:
-        body = state.widget_html(widget["function"]) if widget.get("function") else "<p>(no function)</p>"
+        function = widget.get("function")
+        body = state.widget_html(function, widget.get("id", "")) if function else "<p>(no function)</p>"
         parts.append(f"<section><h2>{_e(widget.get('title', widget.get('id')))}</h2>"
                      f"<p><small>{_e(widget.get('component', ''))} {_e(widget.get('id'))}</small></p>"
                      f"<iframe sandbox title=\"{_e(widget.get('title', 'widget'))} preview\" "

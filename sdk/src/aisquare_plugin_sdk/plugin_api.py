@@ -72,6 +72,9 @@ class ContentAPI(_Namespace):
     def delete(self, id: str) -> None:  # noqa: A002
         self._call("content.delete", {"id": str(id)})
 
+    def get(self, id: str) -> dict[str, Any]:  # noqa: A002
+        return self._call("content.get", {"id": str(id)})
+
     def find(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._call("content.find", {"query": _require("query", query or {}, dict)})
 
@@ -110,6 +113,9 @@ class AssessmentsAPI(_Namespace):
     def grade(self, submission_id: str, grade: dict[str, Any]) -> dict[str, Any]:
         return self._call("assessments.grade", {"submissionId": str(submission_id),
                                                 "grade": _require("grade", grade, dict)})
+
+    def get(self, id: str) -> dict[str, Any]:  # noqa: A002
+        return self._call("assessments.get", {"id": str(id)})
 
     def get_submissions(self, assessment_id: str) -> list[dict[str, Any]]:
         return self._call("assessments.getSubmissions", {"assessmentId": str(assessment_id)})

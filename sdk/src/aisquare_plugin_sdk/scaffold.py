@@ -23,10 +23,12 @@ class Template:
 TEMPLATES = {
     "basic": Template("productivity", "A plugin with a menu item, a stored greeting and notes."),
     "assessment": Template("assessment", "Grades submitted assessments with the platform's AI.", (
+        ("assessments:read", "Receive submitted assessments to grade them"),
         ("assessments:grade", "Record the grade of each submission it grades"),
         ("ai:use", "Use the platform's AI to grade submissions"),
     )),
     "analytics": Template("analytics", "Counts submissions and reports them on a dashboard.", (
+        ("assessments:read", "Receive submitted assessments to count them"),
         ("analytics:read", "Read the counts it reports on its dashboard widget"),
         ("analytics:write", "Track submissions and create its dashboard"),
     )),

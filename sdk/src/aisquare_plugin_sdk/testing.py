@@ -30,11 +30,19 @@ from typing import Any
 from aisquare_plugin_sdk.api_scopes import scope_for_call
 from aisquare_plugin_sdk.errors import InvalidRequest, NotFound, PermissionDenied, PluginAPIError
 from aisquare_plugin_sdk.manifest import MANIFEST_NAME, parse_manifest
+from aisquare_plugin_sdk.platform_events import PLATFORM_EVENTS, is_reserved, scope_for_event
 from aisquare_plugin_sdk.plugin import HOOKS, SPEC_HOOK_NAMES, Plugin
 from aisquare_plugin_sdk.plugin_api import PluginContext, run_maybe_async
 from aisquare_plugin_sdk.project import LoadedPlugin, load_plugin
 
 API_NAMESPACES = ("content", "users", "assessments", "analytics", "communication", "ai")
+CONTENT_FIELDS = ("title", "body", "kind", "tags", "metadata", "status")
+CONTENT_QUERY = ("kind", "status", "tag", "search", "authorId", "createdByPlugin", "limit")
+ANALYSES = ("sentiment", "summary", "keywords", "readability", "assessment_grading")
+THEME_KEYS = ("primaryColor", "accentColor", "backgroundColor", "textColor")
+HEX_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$")
+PATH_RE = re.compile(r"^/(?!/)[A-Za-z0-9_./~%-]*(\?[A-Za-z0-9_=&.%-]*)?$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 UI_METHODS = {
     "ui.registerComponent": "components", "ui.addMenuItem": "menu_items", "ui.addDashboardWidget": "widgets",
     "ui.addToolbarAction": "toolbar_actions", "ui.addSettingsPage": "settings_pages", "ui.addRoute": "routes",
@@ -73,7 +81,8 @@ class MockPlatform:
     """An in-memory AI Square platform for tests and the dev server. `request(method, params)` is the transport."""
 
     def __init__(self, *, granted: set[str] | list[str] | tuple[str, ...] = (), user: dict[str, Any] | None = None,
-                 organization: dict[str, Any] | None = None):
+                 organization: dict[str, Any] | None = None, plugin_id: str = "test-plugin"):
+        self.plugin_id = plugin_id
         self.granted: set[str] = set(granted)
         self.calls: list[Call] = []
         self.user = user or {"id": "user-1", "username": "learner", "email": "learner@example.com",
@@ -103,11 +112,14 @@ class MockPlatform:
         params = _json_copy(params, "parameters")
         namespace = method.split(".", 1)[0]
         scope = scope_for_call(method) if namespace in API_NAMESPACES else None
+        if method == "events.on" and isinstance(params.get("event"), str):
+            scope = scope_for_event(params["event"])  # receiving a platform event needs its area's read scope
         call = Call(method, params, scope=scope)
         self.calls.append(call)
         if scope and scope not in self.granted:
             call.outcome, call.error = "denied", f"{method} needs the {scope} scope"
-            raise PermissionDenied("permission_denied", f"{method} needs the {scope} scope, which is not granted")
+            what = f"receiving {params['event']}" if method == "events.on" else method
+            raise PermissionDenied("permission_denied", f"{what} needs the {scope} scope, which is not granted")
         try:
             if method in self.responses:
                 canned = self.responses[method]
@@ -155,8 +167,10 @@ class MockPlatform:
     def sample_submission(self, content: str | None = None, **fields: Any) -> dict[str, Any]:
         """A submitted assessment, stored, as the `assessment:submitted` event carries it."""
         assessment = next(iter(self.assessments.values()), None) or self.add_assessment()
+        submission_id = _new_id()
         submission = {
-            "id": _new_id(), "assessmentId": assessment["id"], "userId": self.user["id"],
+            "id": submission_id, "submissionId": submission_id, "assessmentId": assessment["id"],
+            "userId": self.user["id"],
             "content": content if content is not None else (
                 "Photosynthesis turns light, water and carbon dioxide into glucose and oxygen. "
                 "Chlorophyll in the chloroplasts absorbs the light that drives the reaction."
@@ -172,18 +186,30 @@ class MockPlatform:
             return self.sample_submission()
         if event.startswith("content:"):
             item = self._content_create({"title": "Sample lesson", "body": "Plants make food from light.",
-                                         "type": "lesson"})
-            return {"contentId": item["id"], "content": item}
+                                         "kind": "lesson"})
+            return self.content_event(item)
+        if event == "user:enrolled":
+            item = self._content_create({"title": "Sample course", "kind": "course"})
+            return {"userId": self.user["id"], "contentId": item["id"], "title": item["title"]}
         if event.startswith("user:"):
             return {"userId": self.user["id"]}
         return {}
 
+    @staticmethod
+    def content_event(item: dict[str, Any]) -> dict[str, Any]:
+        """The payload of content:created/updated for `item` (as host.services.content_as_event)."""
+        return {k: item.get(k) for k in ("id", "title", "kind", "status", "orgId", "authorId", "createdByPlugin")}
+
     # --- content
 
     def _content_create(self, content: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(content) - set(CONTENT_FIELDS))
+        if unknown:
+            raise InvalidRequest("invalid", f"Unknown content fields: {', '.join(unknown)}.")
         if not content.get("title"):
             raise InvalidRequest("invalid", "content.title is required")
-        item = {"id": _new_id(), "type": "lesson", "body": "", "createdByPlugin": True, **content}
+        item = {"id": _new_id(), "kind": "lesson", "body": "", "status": "draft", "tags": [], "metadata": {},
+                "orgId": None, "authorId": self.user["id"], "createdByPlugin": self.plugin_id, **content}
         self.content[item["id"]] = item
         return item
 
@@ -194,7 +220,10 @@ class MockPlatform:
 
     def _content_update(self, id: str, updates: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
         item = self._content_get(id)
-        item.update({k: v for k, v in updates.items() if k != "id"})
+        unknown = sorted(set(updates) - set(CONTENT_FIELDS))
+        if unknown:
+            raise InvalidRequest("invalid", f"These fields cannot be changed: {', '.join(unknown)}.")
+        item.update(updates)
         return item
 
     def _content_delete(self, id: str) -> None:  # noqa: A002
@@ -202,7 +231,19 @@ class MockPlatform:
         del self.content[id]
 
     def _content_find(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        return [item for item in self.content.values() if _matches(item, query)]
+        unknown = sorted(set(query) - set(CONTENT_QUERY))
+        if unknown:
+            raise InvalidRequest("invalid", f"Unknown query fields: {', '.join(unknown)}.")
+        rows = list(self.content.values())[::-1]
+        for key in ("kind", "status", "authorId", "createdByPlugin"):
+            if query.get(key):
+                rows = [r for r in rows if r.get(key) == query[key]]
+        if query.get("tag"):
+            rows = [r for r in rows if query["tag"] in r.get("tags", [])]
+        if query.get("search"):
+            needle = str(query["search"]).lower()
+            rows = [r for r in rows if needle in r["title"].lower() or needle in r.get("body", "").lower()]
+        return rows[: int(query.get("limit", 20))]
 
     # --- users
 
@@ -224,7 +265,7 @@ class MockPlatform:
         mine = [s for s in self.submissions.values() if s.get("userId") == userId]
         graded = [g for g in self.grades if self.submissions.get(g["submissionId"], {}).get("userId") == userId]
         return {"userId": userId, "submissions": len(mine), "graded": len(graded),
-                "averageScore": round(sum(g["score"] for g in graded) / len(graded), 2) if graded else None}
+                "averageScore": round(sum(float(g["score"]) for g in graded) / len(graded), 2) if graded else None}
 
     # --- assessments
 
@@ -239,10 +280,15 @@ class MockPlatform:
         score = grade.get("score")
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
             raise InvalidRequest("invalid", "grade.score must be a number from 0 to 100")
-        record = {"id": _new_id(), "submissionId": submissionId, "score": score,
+        record = {"id": _new_id(), "submissionId": submissionId, "score": str(score),
                   "feedback": str(grade.get("feedback", "")), "rubricScores": grade.get("rubricScores") or {}}
         self.grades.append(record)
         return record
+
+    def _assessments_get(self, id: str) -> dict[str, Any]:  # noqa: A002
+        if id not in self.assessments:
+            raise NotFound("not_found", f"no assessment {id}")
+        return self.assessments[id]
 
     def _assessments_getSubmissions(self, assessmentId: str) -> list[dict[str, Any]]:  # noqa: N802, N803
         return [s for s in self.submissions.values() if s["assessmentId"] == assessmentId]
@@ -256,8 +302,12 @@ class MockPlatform:
 
     def _analytics_query(self, query: dict[str, Any]) -> dict[str, Any]:
         name = query.get("event")
-        rows = [e for e in self.analytics_events if name is None or e["event"] == name]
-        return {"count": len(rows), "events": rows}
+        rows = [e for e in self.analytics_events if not name or e["event"] == name]
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["event"]] = counts.get(row["event"], 0) + 1
+        return {"total": len(rows), "perDay": [],
+                "byEvent": [{"event": e, "count": c} for e, c in sorted(counts.items(), key=lambda i: (-i[1], i[0]))]}
 
     def _analytics_createDashboard(self, dashboard: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         record = {"id": _new_id(), **dashboard}
@@ -286,6 +336,8 @@ class MockPlatform:
         return f"[mock AI {digest}] " + " ".join(prompt.split()[: int(options.get("maxWords", 30))])
 
     def _ai_analyzeText(self, text: str, analysis: str) -> dict[str, Any]:  # noqa: N802
+        if analysis not in ANALYSES:
+            raise InvalidRequest("invalid", f"Unknown analysis {analysis!r}; use one of {', '.join(ANALYSES)}.")
         words = re.findall(r"[A-Za-z']+", text)
         sentences = max(1, len(re.findall(r"[.!?]+", text)))
         score = min(100, 20 + 2 * len(words)) if words else 0
@@ -357,17 +409,53 @@ class MockPlatform:
 
     # --- events and ui
 
-    def _events_on(self, event: str, handler: str = "") -> dict[str, Any]:
+    def _events_on(self, event: str, handler: str) -> dict[str, Any]:
+        if is_reserved(event):
+            raise InvalidRequest("invalid", f"{event!r} is not a platform event; known: {', '.join(PLATFORM_EVENTS)}.")
+        if not NAME_RE.match(handler):
+            raise InvalidRequest("invalid", "handler must name a public module-level function of the plugin.")
         self.subscriptions[event] = handler
-        return {"ok": True}
+        return {"subscribed": event}
 
     def _events_off(self, event: str) -> dict[str, Any]:
         self.subscriptions.pop(event, None)
         return {"ok": True}
 
     def _events_emit(self, event: str, data: Any = None) -> dict[str, Any]:
+        if not event.startswith(f"{self.plugin_id}:"):
+            raise PermissionDenied("permission_denied",
+                                   f"A plugin emits only its own events, named '{self.plugin_id}:<name>'.")
         self.emitted.append({"event": event, "data": data})
-        return {"ok": True}
+        return {"delivered": 0}
+
+    # --- ui: the host's checks (ids, labels, site paths, theme colours); modal dialogs do not exist server-side
+
+    @staticmethod
+    def _check_ui(method: str, value: dict[str, Any]) -> None:
+        if method == "ui.showModal":
+            raise InvalidRequest("invalid", "Modal dialogs are not available: use ui.showNotification or a settings "
+                                            "page instead.")
+        if method == "ui.customizeTheme":
+            for name, color in value.items():
+                if name not in THEME_KEYS:
+                    raise InvalidRequest("invalid", f"{name[:40]!r} cannot be themed; use {', '.join(THEME_KEYS)}.")
+                if not isinstance(color, str) or not HEX_COLOR_RE.match(color):
+                    raise InvalidRequest("invalid", f"{name} must be a hex colour such as #1a73e8.")
+            return
+        if method == "ui.showNotification":
+            if not isinstance(value.get("message"), str) or not value["message"]:
+                raise InvalidRequest("invalid", "notification.message is required")
+            return
+        required = {"ui.addMenuItem": ("label", "route"), "ui.addDashboardWidget": ("title",),
+                    "ui.addToolbarAction": ("label",), "ui.addSettingsPage": ("title",), "ui.addRoute": ("path",)}
+        for name in required.get(method, ()):
+            if not isinstance(value.get(name), str) or not value[name]:
+                raise InvalidRequest("invalid", f"{name} is required")
+        for name in ("route", "path"):
+            if value.get(name) and (not isinstance(value[name], str) or not PATH_RE.match(value[name])):
+                raise InvalidRequest("invalid", f"{name} must be a path on this site, such as /plugins/my-plugin.")
+        if value.get("function") and (not isinstance(value["function"], str) or not NAME_RE.match(value["function"])):
+            raise InvalidRequest("invalid", "function must name a public function of the plugin.")
 
     def __getattr__(self, name: str) -> Any:
         method = "ui." + name[4:] if name.startswith("_ui_") else None
@@ -376,11 +464,14 @@ class MockPlatform:
 
             def register(**params: Any) -> Any:
                 (value,) = params.values()
+                self._check_ui(method, value)
                 items = self.ui[kind]
+                if kind == "themes":
+                    items.clear()  # one theme per installation, replaced
                 if "id" in value:
                     items[:] = [i for i in items if i.get("id") != value["id"]]
                 items.append(value)
-                return {"ok": True}
+                return {"registered": value.get("id", kind)}
 
             return register
         raise AttributeError(name)
@@ -393,7 +484,8 @@ class MockPluginContext(PluginContext):
                  config: dict[str, Any] | None = None, user: dict[str, Any] | None = None,
                  organization: dict[str, Any] | None = None,
                  plugin_id: str = "test-plugin", platform: MockPlatform | None = None, module: str | None = None):
-        self.platform = platform or MockPlatform(granted=permissions, user=user, organization=organization)
+        self.platform = platform or MockPlatform(granted=permissions, user=user, organization=organization,
+                                                 plugin_id=plugin_id)
         self.logs: list[dict[str, Any]] = []
         info = {"plugin_id": plugin_id, "installation_id": "installation-1", "version": "0.0.0",
                 "settings": dict(config or {}), "user": self.platform.user,

@@ -12,13 +12,12 @@ One JSON object per line, at most `max_message_bytes` each way. Standard library
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import resource
 import sys
 import threading
-import traceback
+import types
 from typing import Any, BinaryIO
 
 from aisquare_plugin_sdk.context import HostError, PluginContext
@@ -97,6 +96,8 @@ def _classify(exc: BaseException) -> dict[str, Any]:
         error["limit"] = "recursion"
     elif isinstance(exc, RuntimeError) and "new thread" in str(exc):
         error["limit"] = "threads"
+    import traceback  # only when something failed: it is slow to import and the worker starts cold
+
     error["traceback"] = "".join(traceback.format_exception(exc, limit=-8))[-4000:]
     return error
 
@@ -139,7 +140,7 @@ class Worker:
             # Only public functions defined by the plugin module itself: not hooks, not imported callables.
             if (
                 not isinstance(name, str) or name.startswith("_") or name in HOOKS
-                or not inspect.isfunction(target) or target.__module__ != module.__name__
+                or not isinstance(target, types.FunctionType) or target.__module__ != module.__name__
             ):
                 raise NoSuchFunction(f"the plugin has no function {str(name)[:100]!r}")
             return target
