@@ -1,0 +1,246 @@
+"""The Plugin API's costs (issue 4), printed next to baselines measured in the same run:
+
+1. host API calls per second on ONE core, with the audit on and off (target: the audit costs <= 20 %):
+   - in process: `gateway.call` as the worker channel invokes it (installation read, rate-limit counters in Redis,
+     scope check, the host function, the batched audit), for a cheap call (storage.get) and a database read
+     (content.find);
+   - through the sandbox: a plugin function making 200 `context.storage.get` calls over the worker pipe;
+2. event fan-out to 100 installations: recording 100 deliveries and queueing their tasks, then running all 100
+   handlers in the real sandbox (one worker per installation), against one installation's delivery as baseline.
+
+Uses its own PostgreSQL database (`aisquare_bench_pluginapi`, migrated on first use) and Redis cache database 7.
+
+    .venv/bin/python bench/plugin_api.py [--calls 3000] [--rounds 5] [--installations 100]
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import statistics
+import sys
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "aisquare_bench_pluginapi"
+
+PLUGIN_SOURCE = '''
+context = None
+
+def init(ctx):
+    global context
+    context = ctx
+    ctx.events.on("assessment:submitted", on_submitted)
+
+def on_submitted(data):
+    context.storage.set("last", data["submissionId"])
+
+def hammer(n):
+    for i in range(n):
+        context.storage.get("k")
+    return n
+'''
+
+
+def bench_url() -> str:
+    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
+    if not base.scheme.startswith("postgres"):
+        sys.exit("bench/plugin_api.py needs a PostgreSQL DATABASE_URL")
+    return urlunsplit((base.scheme, base.netloc, f"/{BENCH_DB}", "", ""))
+
+
+def setup(url: str) -> None:
+    import psycopg
+
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("TEST_DATABASE_NAME", None)
+    os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/7")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("PLUGIN_ROOT", f"/tmp/bench-plugin-api-{os.getpid()}/plugins")
+    os.environ.setdefault("MEDIA_ROOT", f"/tmp/bench-plugin-api-{os.getpid()}/media")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    for app in ("host", "developers", "marketplace", "runtime"):
+        call_command("migrate", app, verbosity=0)
+
+
+def package_bytes(plugin_id: str) -> bytes:
+    manifest = {"id": plugin_id, "name": plugin_id, "version": "1.0.0", "description": "bench",
+                "author": {"name": "bench"}, "category": "productivity", "minPlatformVersion": "2.0.0",
+                "permissions": [{"scope": "assessments:read", "reason": "events"},
+                                {"scope": "content:read", "reason": "find"}]}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("plugin.json", json.dumps(manifest))
+        zf.writestr("plugin.py", PLUGIN_SOURCE)
+    return buffer.getvalue()
+
+
+def world(n_installations: int):
+    """One organization, an admin and a learner, an assessment, and n active installations of one plugin."""
+    from django.core.files.base import ContentFile
+
+    from developers.models import Developer
+    from host import services as host_services
+    from host.models import Membership, Organization, User
+    from marketplace.models import Plugin, PluginVersion
+    from runtime import plugin_files
+    from runtime.models import Installation
+
+    tag = hashlib.sha256(str(time.time()).encode()).hexdigest()[:8]
+    admin = User.objects.create(username=f"bench-admin-{tag}", email=f"a{tag}@bench.test", role="org_admin")
+    learner = User.objects.create(username=f"bench-learner-{tag}", email=f"l{tag}@bench.test")
+    org = Organization.objects.create(name=f"Bench {tag}", slug=f"bench-{tag}")
+    Membership.objects.create(organization=org, user=admin, role="admin")
+    Membership.objects.create(organization=org, user=learner)
+    for i in range(20):
+        host_services.content_create(title=f"Lesson {i}", org=org, author=admin)
+    assessment = host_services.assessment_create(title="Bench quiz", org=org, author=admin)
+    developer = Developer.objects.create(user=admin, company_name=f"Bench {tag}")
+    installations = []
+    for i in range(n_installations):
+        plugin_id = f"bench-{tag}-{i}"
+        data = package_bytes(plugin_id)
+        plugin = Plugin.objects.create(id=plugin_id, developer=developer, name=plugin_id, category="productivity")
+        version = PluginVersion.objects.create(
+            plugin=plugin, version="1.0.0", version_major=1, package=ContentFile(data, name=f"{plugin_id}.zip"),
+            sha256=hashlib.sha256(data).hexdigest(), size=len(data), manifest=json.loads(
+                zipfile.ZipFile(io.BytesIO(data)).read("plugin.json")), min_platform_version="2.0.0",
+            status="approved")
+        installation = Installation.objects.create(
+            plugin=plugin, plugin_version=version, version="1.0.0", user=admin, org=org, status="active",
+            permissions=["assessments:read", "content:read"])
+        plugin_files.create_data_dir(installation.pk)
+        installations.append(installation)
+    return org, admin, learner, assessment, installations
+
+
+def calls_per_second(installation_id, method: str, params: dict, n: int) -> float:
+    from runtime.plugin_api import audit, gateway
+
+    start = time.perf_counter()
+    for _ in range(n):
+        gateway.call(installation_id=installation_id, method=method, params=params)
+    audit.flush()  # the audit's cost includes writing it
+    return n / (time.perf_counter() - start)
+
+
+def reset_counters() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def compare(label: str, measure, rounds: int) -> tuple[float, float]:
+    """Interleave audit-off and audit-on rounds (noise on a shared machine hits both) and take medians."""
+    from django.conf import settings
+
+    off, on = [], []
+    for _ in range(rounds):
+        for enabled, bucket in ((False, off), (True, on)):
+            settings.PLUGIN_AUDIT_ENABLED = enabled
+            reset_counters()
+            bucket.append(measure())
+    settings.PLUGIN_AUDIT_ENABLED = True
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    cost = (m_off - m_on) / m_off * 100
+    verdict = "OK" if cost <= 20 else "OVER TARGET"
+    print(f"  {label:<34} audit off {m_off:9,.0f}/s   audit on {m_on:9,.0f}/s   audit costs {cost:5.1f} %  "
+          f"(target <= 20 %: {verdict})")
+    return m_off, m_on
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--installations", type=int, default=100)
+    args = parser.parse_args()
+    setup(bench_url())
+
+    from django.conf import settings
+
+    # The bench measures throughput, not the limiter: lift the per-installation allowances for this process.
+    settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, "api_calls_per_minute": 10**9, "api_calls_per_day": 10**9}
+    org, admin, learner, assessment, installations = world(args.installations)
+    first = installations[0]
+    print(f"Plugin API, one core (pid {os.getpid()}), {args.calls:,} calls x {args.rounds} rounds per figure")
+    compare("in process: storage.get", lambda: calls_per_second(first.pk, "storage.get", {"key": "k"}, args.calls),
+            args.rounds)
+    compare("in process: content.find (20 rows)",
+            lambda: calls_per_second(first.pk, "content.find", {"query": {"limit": 20}}, args.calls // 3),
+            args.rounds)
+
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        print("  (bubblewrap missing: sandbox figures skipped)")
+        return
+    from runtime.plugin_api import execution
+    from runtime.sandbox.pool import get_pool
+
+    def through_sandbox() -> float:
+        n = 200
+        start = time.perf_counter()
+        execution.run(installation=first, kind="function", name="hammer", args=[n])
+        return n / (time.perf_counter() - start)
+
+    execution.run(installation=first, kind="function", name="hammer", args=[1])  # warm the worker
+    compare("sandbox: 200 x storage.get per call", through_sandbox, args.rounds)
+
+    # --- event fan-out ---------------------------------------------------------------------------------------------
+    from django.db import transaction
+
+    from host import services as host_services
+    from runtime.plugin_api import events
+    from runtime.plugin_api.models import EventDelivery, EventSubscription
+
+    for installation in installations:
+        EventSubscription.objects.get_or_create(installation=installation, event="assessment:submitted",
+                                                handler="on_submitted")
+    sent = []
+    from runtime.plugin_api import tasks
+
+    original_delay = tasks.deliver_event.delay
+    tasks.deliver_event.delay = lambda pk: sent.append(pk)  # count the queueing; deliveries are run below
+    try:
+        start = time.perf_counter()
+        with transaction.atomic():
+            submission = host_services.submission_create(assessment=assessment, user=learner, content="bench")
+        fan_out_ms = (time.perf_counter() - start) * 1000
+    finally:
+        tasks.deliver_event.delay = original_delay
+    deliveries = list(EventDelivery.objects.filter(payload__submissionId=str(submission.id)).values_list("pk",
+                                                                                                        flat=True))
+    print(f"Event fan-out to {len(deliveries)} installations (pool of {settings.SANDBOX_POOL_SIZE} warm workers)")
+    print(f"  emit + record {len(deliveries)} deliveries + queue {len(sent)} tasks: {fan_out_ms:8.1f} ms")
+    get_pool().close_all()
+    start = time.perf_counter()
+    events.event_deliver(delivery_id=str(deliveries[0]))
+    baseline_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    statuses = [events.event_deliver(delivery_id=str(pk)) for pk in deliveries[1:]]
+    all_ms = (time.perf_counter() - start) * 1000
+    ok = statuses.count("delivered") + 1
+    print(f"  baseline: one delivery, cold worker          {baseline_ms:8.1f} ms")
+    print(f"  the other {len(deliveries) - 1} deliveries, one process     {all_ms:8.1f} ms "
+          f"({all_ms / max(len(deliveries) - 1, 1):.1f} ms each, {ok}/{len(deliveries)} delivered); "
+          f"with Celery each is its own task, spread over the workers")
+
+
+if __name__ == "__main__":
+    main()
