@@ -1,22 +1,31 @@
 """The AI Square plugin SDK. Standard library only: the same code runs inside the sandbox.
 
     from aisquare_plugin_sdk import Plugin, PluginContext, export, function
+
+The names below are loaded on first use, so the sandbox worker (which imports only what it needs) starts fast.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-from aisquare_plugin_sdk.errors import (  # noqa: E402
-    InvalidRequest,
-    NotFound,
-    PermissionDenied,
-    PluginAPIError,
-    QuotaExceeded,
-    RateLimited,
-)
-from aisquare_plugin_sdk.plugin import Plugin, export, function  # noqa: E402
-from aisquare_plugin_sdk.plugin_api import PluginContext  # noqa: E402
+_EXPORTS = {
+    "InvalidRequest": "errors", "NotFound": "errors", "PermissionDenied": "errors", "PluginAPIError": "errors",
+    "QuotaExceeded": "errors", "RateLimited": "errors",
+    "Plugin": "plugin", "export": "plugin", "function": "plugin",
+    "PluginContext": "plugin_api",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "InvalidRequest", "NotFound", "PermissionDenied", "Plugin", "PluginAPIError", "PluginContext", "QuotaExceeded",
-    "RateLimited", "export", "function",
-]
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aisquare_plugin_sdk' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"aisquare_plugin_sdk.{module}"), name)
+    globals()[name] = value
+    return value

@@ -24,7 +24,6 @@ module; each receives the typed context kept from `init`. Standard library only.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -81,11 +80,11 @@ class Plugin:
     def functions(cls) -> dict[str, str]:
         """Public function name -> method name, for each `@function` method."""
         found = {}
-        for attr, value in inspect.getmembers(cls):
-            name = getattr(value, FUNCTION_MARK, None)
+        for attr in dir(cls):
+            name = getattr(getattr(cls, attr, None), FUNCTION_MARK, None)
             if name:
                 found[name] = attr
-        return found
+        return dict(sorted(found.items()))
 
     def bind(self, context: Any) -> PluginContext:
         typed = PluginContext.wrap(context, module=type(self).__module__)

@@ -18,7 +18,6 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from aisquare_plugin_sdk import context as _worker_context
@@ -414,36 +413,55 @@ class UIExtensionAPI(_Namespace):
 # ---------------------------------------------------------------- user, organization, config, logger
 
 
-@dataclass(frozen=True)
-class UserContext:
-    """The user the call runs for (spec UserContext)."""
+class _Record:
+    """A small read-only record (no dataclasses: the worker starts cold, and they import `inspect`)."""
 
-    id: str = ""
-    username: str = ""
-    email: str = ""
-    role: str = ""
-    name: str = ""
+    __slots__ = ()
+    FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, **values: str) -> None:
+        for name in self.FIELDS:
+            object.__setattr__(self, name, str(values.get(name) or ""))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(getattr(self, f) == getattr(other, f) for f in self.FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f) for f in self.FIELDS))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.FIELDS) + ")"
+
+    def as_dict(self) -> dict[str, str]:
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+
+class UserContext(_Record):
+    """The user the call runs for (spec UserContext): id, username, email, role, name."""
+
+    FIELDS = ("id", "username", "email", "role", "name")
+    __slots__ = FIELDS
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> UserContext:
         data = data or {}
-        return cls(**{k: str(data[k]) for k in ("id", "username", "email", "role", "name") if data.get(k) is not None})
+        return cls(**{k: data[k] for k in cls.FIELDS if data.get(k) is not None})
 
 
-@dataclass(frozen=True)
-class OrganizationContext:
-    """The organization of an organization-wide installation (spec OrganizationContext)."""
+class OrganizationContext(_Record):
+    """The organization of an organization-wide installation (spec OrganizationContext): id, name, slug, role."""
 
-    id: str
-    name: str = ""
-    slug: str = ""
-    role: str = ""
+    FIELDS = ("id", "name", "slug", "role")
+    __slots__ = FIELDS
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> OrganizationContext | None:
         if not data or not data.get("id"):
             return None
-        return cls(**{k: str(data[k]) for k in ("id", "name", "slug", "role") if data.get(k) is not None})
+        return cls(**{k: data[k] for k in cls.FIELDS if data.get(k) is not None})
 
 
 class PluginConfig(Mapping[str, Any]):
@@ -474,11 +492,11 @@ def stderr_sink(level: str, message: str, fields: dict[str, Any]) -> None:
     sys.stderr.write(json.dumps(record, default=str)[:4000] + "\n")
 
 
-@dataclass
 class PluginLogger:
     """`context.logger`: debug/info/warning/error(message, **fields)."""
 
-    sink: LogSink = field(default=stderr_sink)
+    def __init__(self, sink: LogSink = stderr_sink):
+        self.sink = sink
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.sink(level, str(message), fields)
