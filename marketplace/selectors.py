@@ -32,6 +32,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields import TextField
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
 
+import runtime.api as runtime_api
 from aisquare_plugin_sdk.manifest import Version
 from aisquare_plugins.exceptions import NotFound
 from marketplace import cache as catalogue_cache
@@ -430,22 +431,30 @@ def platform_range(version: PluginVersion | None) -> str:
     return f"{version.min_platform_version} or later"
 
 
-# Installation states that count as "installed" (an uninstalled or failed row is history, not an installation).
-_LIVE_INSTALLATION_STATES = ("installing", "installed", "active", "updating", "uninstalling")
-
-
 def installed_plugin_ids(*, user, plugin_ids: list[str]) -> set[str]:
-    """Which of `plugin_ids` the user has installed personally: one query, whatever the number of ids.
-
-    Read through the listing's reverse relation to runtime's installations (no import of runtime internals).
-    """
+    """Which of `plugin_ids` the user has installed (personally or for an organization they administer)."""
     if user is None or not user.is_authenticated or not plugin_ids:
         return set()
-    return set(
-        Plugin.objects.filter(
-            pk__in=plugin_ids,
-            installations__user=user,
-            installations__org__isnull=True,
-            installations__status__in=_LIVE_INSTALLATION_STATES,
-        ).values_list("pk", flat=True)
+    return runtime_api.installed_plugin_ids(user=user) & set(plugin_ids)
+
+
+def newest_installable_versions(*, plugin_ids: list[str]) -> dict[str, PluginVersion]:
+    """For each plugin, its newest approved version that runs on this platform: one query for any number."""
+    key = platform_key(settings.PLATFORM_VERSION)
+    newest: dict[str, PluginVersion] = {}
+    versions = (
+        approved_versions()
+        .filter(compatible_q(key), plugin_id__in=plugin_ids)
+        .order_by("plugin_id", "-version_major", "-version_minor", "-version_patch")
+    )
+    for version in versions:
+        newest.setdefault(version.plugin_id, version)
+    return newest
+
+
+def is_newer(candidate: PluginVersion, current: PluginVersion | None) -> bool:
+    if current is None:
+        return True
+    return (candidate.version_major, candidate.version_minor, candidate.version_patch) > (
+        current.version_major, current.version_minor, current.version_patch
     )

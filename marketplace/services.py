@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 import revenue.api as revenue_api
@@ -66,6 +66,26 @@ def plugin_install(*, plugin_id: str, user, granted_scopes: list[str], org=None)
         )
     scopes = consented_scopes(permissions=selectors.version_permissions(version), granted_scopes=list(granted_scopes))
     plugin_check_entitlement(plugin=plugin, user=user, org=org)
-    installation = runtime_api.installation_install(plugin_version=version, user=user, org=org, granted_scopes=scopes)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent install of the same plugin loses cleanly
+            installation = runtime_api.installation_install(
+                plugin_version=version, user=user, org=org, granted_scopes=scopes
+            )
+    except IntegrityError:
+        raise Conflict(f"{plugin.name} is already installed.", code="already_installed") from None
     Plugin.objects.filter(pk=plugin.pk).update(downloads=F("downloads") + 1)
     return installation
+
+
+def installation_update_to_newest(*, installation):
+    """Update an installation to the newest approved version that runs here, keeping the scopes it still asks for.
+
+    A new required scope needs consent: the runtime refuses with `consent_required`, naming it.
+    """
+    newest = selectors.newest_installable_versions(plugin_ids=[installation.plugin_id]).get(installation.plugin_id)
+    if newest is None or not selectors.is_newer(newest, installation.plugin_version):
+        raise Conflict(f"{installation.plugin.name} {installation.version} is the newest version for this platform.",
+                       code="up_to_date")
+    asked = {p["scope"] for p in selectors.version_permissions(newest)}
+    scopes = [scope for scope in installation.permissions if scope in asked]
+    return runtime_api.installation_update(installation=installation, plugin_version=newest, granted_scopes=scopes)

@@ -240,26 +240,38 @@ def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
 
 # --- My plugins and the dashboard (installations are the runtime's; its api.py does the work) -----------------------
 
-INSTALLATION_ACTIONS = ("activate", "deactivate", "update", "rollback", "uninstall")
-
-
-def _runtime(name: str):
-    function = getattr(runtime_api, name, None)
-    if function is None:
-        raise ServiceError("This action is not available yet.", code="unavailable", status_code=503)
-    return function
+INSTALLATION_ACTIONS = {
+    "activate": lambda installation: runtime_api.installation_activate(installation=installation),
+    "deactivate": lambda installation: runtime_api.installation_deactivate(installation=installation),
+    "update": lambda installation: services.installation_update_to_newest(installation=installation),
+    "rollback": lambda installation: runtime_api.installation_rollback(installation=installation),
+    "uninstall": lambda installation: runtime_api.installation_uninstall(installation=installation),
+}
+ACTION_DONE = {"activate": "activated", "deactivate": "deactivated", "update": "updated", "rollback": "rolled back",
+               "uninstall": "uninstalled"}
 
 
 @login_required
 @require_GET
 def my_plugins(request: HttpRequest) -> HttpResponse:
-    lister = getattr(runtime_api, "installations_for_user", None)
-    installations = list(lister(user=request.user)) if lister else None
-    return render(
-        request,
-        "marketplace/my_plugins.html",
-        {"installations": installations, "actions_available": lister is not None},
-    )
+    installations = list(runtime_api.installations_for_user(user=request.user))
+    newest = selectors.newest_installable_versions(plugin_ids=[i.plugin_id for i in installations])
+    settings_pages = {}
+    extensions = getattr(runtime_api, "ui_extensions_for_user", None)
+    if extensions is not None and any(i.status == "active" for i in installations):
+        for page in extensions(user=request.user)["settings_pages"]:
+            if page.get("route"):
+                settings_pages.setdefault(page["installation_id"], page["route"])
+    for installation in installations:
+        candidate = newest.get(installation.plugin_id)
+        installation.update_available = (
+            candidate.version
+            if candidate and installation.status in ("installed", "active")
+            and selectors.is_newer(candidate, installation.plugin_version)
+            else None
+        )
+        installation.settings_url = settings_pages.get(str(installation.pk))
+    return render(request, "marketplace/my_plugins.html", {"installations": installations})
 
 
 @login_required
@@ -268,16 +280,17 @@ def installation_action(request: HttpRequest, installation_id, action: str) -> H
     if action not in INSTALLATION_ACTIONS:
         raise Http404("No such action")
     try:
-        installation = _runtime("access_installation_by_id")(user=request.user, installation_id=installation_id)
-        _runtime(f"installation_{action}")(installation=installation, user=request.user)
+        installation = runtime_api.installation_get_for_user(user=request.user, installation_id=installation_id)
     except NotFound:
         raise Http404("No such installation") from None
+    try:
+        INSTALLATION_ACTIONS[action](installation)
     except ServiceError as error:
-        messages.error(request, error.message)
+        messages.error(request, f"{installation.plugin.name}: {error.message}")
     except ValidationError as error:
-        messages.error(request, "; ".join(error.messages))
+        messages.error(request, f"{installation.plugin.name}: {'; '.join(error.messages)}")
     else:
-        messages.success(request, f"{installation.plugin.name}: {action.replace('rollback', 'roll back')} done.")
+        messages.success(request, f"{installation.plugin.name} is {ACTION_DONE[action]}.")
     return redirect(reverse("marketplace:my-plugins"))
 
 
