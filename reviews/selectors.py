@@ -28,13 +28,10 @@ def _parse_uuid(value) -> uuid.UUID | None:
 
 
 def developer_for_user(*, user):
-    """The developer account of a user, or None (through developers.api when it offers the lookup)."""
+    """The developer account of a user, or None."""
     if user is None or not user.is_authenticated:
         return None
-    lookup = getattr(developers_api, "developer_for_user", None)
-    if lookup is not None:
-        return lookup(user=user)
-    return getattr(user, "developer", None)  # the reverse one-to-one; absent means no account
+    return developers_api.developer_for_user(user=user)
 
 
 def is_plugin_developer(*, plugin, user) -> bool:
@@ -42,12 +39,8 @@ def is_plugin_developer(*, plugin, user) -> bool:
 
 
 def user_has_used_plugin(*, user, plugin_id: str) -> bool:
-    """Spec §3 `_can_review`: at least one successful recorded call of the plugin on the user's behalf.
-
-    Fails closed: without the runtime's usage audit nobody is eligible.
-    """
-    check = getattr(runtime_api, "user_has_used_plugin", None)
-    return bool(check and check(user=user, plugin_id=plugin_id))
+    """Spec §3 `_can_review`: at least one successful recorded call of the plugin on the user's behalf."""
+    return runtime_api.user_has_used_plugin(user=user, plugin_id=plugin_id)
 
 
 def review_refusal(*, plugin, user) -> tuple[str, str] | None:

@@ -12,10 +12,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from developers import api as developers_api
 from marketplace import api as marketplace_api
 from revenue import api as revenue_api
 from reviews import selectors
 from reviews.models import DeveloperReply, Flag, HelpfulVote, ModerationAction, Review
+from runtime import api as runtime_api
 
 TITLE_MAX = 120
 REVIEW_MAX = 5000
@@ -54,16 +56,22 @@ def _rating(value) -> int:
 
 
 def _verified_purchase(*, user, plugin) -> bool:
-    """A purchase on record (revenue.api); free plugins have nothing to verify."""
-    has_purchased = getattr(revenue_api, "has_purchased", None)
-    if has_purchased is None:
-        return False
-    return bool(has_purchased(user=user, plugin_id=plugin.pk))
+    """A paid purchase or subscription on record (revenue.api); never what the client claims."""
+    return bool(revenue_api.has_purchased(user=user, plugin_id=plugin.pk))
 
 
 def _reviewed_version(*, user, plugin) -> str:
-    """The listing's current version: the one a user who has just used the plugin runs, updates being offered as
-    soon as a version is published."""
+    """The version the reviewer runs: their current installation's, else their last one's, else the listing's."""
+    for include_uninstalled in (False, True):
+        version = (
+            runtime_api.installations_for_user(user=user, include_uninstalled=include_uninstalled)
+            .filter(plugin_id=plugin.pk)
+            .order_by("-installed_at")
+            .values_list("version", flat=True)
+            .first()
+        )
+        if version:
+            return version
     return plugin.version
 
 
@@ -138,11 +146,6 @@ def _queue_developer_notification(review_id: str) -> None:
 
 def review_developer_notify(*, review_id: str) -> bool:
     """Tell the developer about a new review, once. Returns whether a notification went out now."""
-    from django.conf import settings
-    from django.core.mail import send_mail
-
-    from developers import api as developers_api
-
     with transaction.atomic():
         review = (
             Review.objects.select_for_update(of=("self",))
@@ -159,14 +162,8 @@ def review_developer_notify(*, review_id: str) -> bool:
             f" (version {review.version or 'unknown'}).\n\n{review.title}\n\n{review.review}\n"
         )
         link = f"/developer/reviews/?plugin={quote(review.plugin_id)}#review-{review.pk}"
-        notify = getattr(developers_api, "developer_notify", None)
-        if notify is not None:
-            notify(developer=developer, subject=subject, body=body, link=link)
-        else:
-            recipient = developer.support_email or developer.user.email
-            if recipient:
-                send_mail(subject, f"{body}\nReply from the developer portal: {link}\n", settings.DEFAULT_FROM_EMAIL,
-                          [recipient])
+        # A portal notice plus an e-mail, itself queued on commit by the developers app.
+        developers_api.developer_notify(developer=developer, subject=subject, body=body, link=link)
         review.developer_notified_at = timezone.now()
         review.save(update_fields=["developer_notified_at"])
     return True

@@ -1,4 +1,5 @@
-"""Fixtures of the reviews tests: a listed plugin, users who used it, and the runtime's usage contract."""
+"""Fixtures of the reviews tests: a listed plugin and users who used it (runtime.api.user_has_used_plugin reads
+PluginUsage rows with outcome "ok")."""
 
 import pytest
 from django.utils import timezone
@@ -6,20 +7,6 @@ from rest_framework.test import APIClient
 
 from runtime.models import Installation, PluginUsage
 from tests.factories import InstallationFactory, PluginFactory, PluginUsageFactory, UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _usage_contract(monkeypatch):
-    """runtime.api.user_has_used_plugin is the runtime engineer's; until it lands, the same contract stands in:
-    a PluginUsage row with outcome "ok" for that user and plugin."""
-    from runtime import api as runtime_api
-
-    if not hasattr(runtime_api, "user_has_used_plugin"):
-
-        def user_has_used_plugin(*, user, plugin_id: str) -> bool:
-            return PluginUsage.objects.filter(user=user, plugin_id=plugin_id, outcome=PluginUsage.Outcome.OK).exists()
-
-        monkeypatch.setattr(runtime_api, "user_has_used_plugin", user_has_used_plugin, raising=False)
 
 
 @pytest.fixture
@@ -33,7 +20,8 @@ def install(user, plugin, *, status=Installation.Status.ACTIVE, version="1.0.0")
 
 def use(user, plugin, *, outcome=PluginUsage.Outcome.OK, version="1.0.0"):
     """The user installed the plugin and it made one recorded call on their behalf."""
-    installation = Installation.objects.filter(plugin=plugin, user=user).first() or install(user, plugin)
+    installation = Installation.objects.filter(plugin=plugin, user=user).first()
+    installation = installation or install(user, plugin, version=version)
     PluginUsageFactory(
         plugin_id=plugin.pk, user=user, installation_id=installation.pk, version=version, outcome=outcome
     )

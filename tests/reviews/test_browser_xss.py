@@ -83,3 +83,34 @@ def test_script_payloads_are_inert_in_the_moderation_queue(hostile_review, live_
     assert dialogs == []
     assert page.evaluate("window.__xss") is None
     page.screenshot(path=str(artifacts_dir / "reviews-xss-admin.png"), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_eligible_user_writes_and_edits_a_review_with_the_keyboard(live_server, page, artifacts_dir):
+    plugin = PluginFactory(published_at=timezone.now(), version="1.0.0", name="Quiz Builder")
+    PluginVersionFactory(plugin=plugin, version="1.0.0")
+    user = UserFactory()
+    use(user, plugin)
+    _sign_in(page, live_server, user.username)
+
+    page.goto(f"{live_server.url}/plugins/{plugin.pk}/")
+    page.get_by_label("4 stars").check()
+    page.get_by_label("Title").fill("Marks quizzes for me")
+    page.get_by_label("Your review").fill("Saves an hour a week.")
+    page.get_by_role("button", name="Publish review").focus()
+    page.keyboard.press("Enter")
+
+    page.wait_for_url(f"{live_server.url}/plugins/{plugin.pk}/")
+    assert "your review is published" in page.locator(".messages").inner_text()
+    assert page.locator(".review-title").first.inner_text() == "Marks quizzes for me"
+    assert "1 rating" in page.locator(".reviews-summary").inner_text()
+
+    page.get_by_text("Edit your review").click()
+    page.get_by_label("2 stars").check()
+    page.get_by_role("button", name="Update review").click()
+    page.wait_for_url(f"{live_server.url}/plugins/{plugin.pk}/")
+    assert "Edited" in page.locator(".review").first.inner_text()
+    plugin.refresh_from_db()
+    assert (plugin.rating_count, float(plugin.rating_average)) == (1, 2.0)
+    page.screenshot(path=str(artifacts_dir / "reviews-write-and-edit.png"), full_page=True)

@@ -255,14 +255,29 @@ def test_reposting_the_same_text_is_not_an_edit(plugin, reviewer):
     assert response.json()["edited"] is False
 
 
-def test_edit_records_the_version_it_was_written_for(plugin, reviewer):
+def test_review_records_the_version_the_reviewer_runs(plugin):
+    user = UserFactory()
+    use(user, plugin)
+    Installation.objects.filter(user=user).update(version="0.9.0")
+
+    assert post_review(user, plugin.pk).json()["version"] == "0.9.0"
+
+
+def test_an_edit_records_the_version_it_was_written_for(plugin, reviewer):
     post_review(reviewer, plugin.pk, rating=2)
-    plugin.version = "1.1.0"
-    plugin.save()
+    Installation.objects.filter(user=reviewer).update(version="1.1.0")
 
     post_review(reviewer, plugin.pk, rating=4)
 
     assert Review.objects.get().version == "1.1.0"
+
+
+def test_an_uninstalled_reviewer_is_credited_with_the_version_they_last_ran(plugin):
+    user = UserFactory()
+    use(user, plugin)
+    Installation.objects.filter(user=user).update(version="0.8.0", status=Installation.Status.UNINSTALLED)
+
+    assert post_review(user, plugin.pk).json()["version"] == "0.8.0"
 
 
 def test_an_edit_does_not_unhide_a_moderated_review(plugin, reviewer):
