@@ -1,6 +1,7 @@
 """Build the container backend's worker image on the Docker engine (no registry, no download at build time).
 
     python manage.py build_sandbox_image [--force] [--rootfs DIR] [--docker-host URL] [--tag TAG]
+    python manage.py build_sandbox_image --print-seccomp-profile
 
 Skips the build when the engine already has the image with the same content label (see runtime.sandbox.docker_image).
 """
@@ -19,8 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--rootfs", type=Path, help="import this debootstrapped root filesystem as the base")
         parser.add_argument("--docker-host", default=None, help="the engine (default: SANDBOX_DOCKER_HOST)")
         parser.add_argument("--tag", default=None, help="the image tag (default: SANDBOX_DOCKER_IMAGE)")
+        parser.add_argument("--print-seccomp-profile", action="store_true",
+                            help="print the engine's JSON seccomp profile (e.g. for a Kubernetes Localhost profile)")
 
-    def handle(self, *args, force=False, rootfs=None, docker_host=None, tag=None, **options):
+    def handle(self, *args, force=False, rootfs=None, docker_host=None, tag=None, print_seccomp_profile=False,
+               **options):
+        if print_seccomp_profile:
+            import json
+
+            from runtime.sandbox.docker import seccomp_profile
+
+            self.stdout.write(json.dumps(seccomp_profile(), indent=2))
+            return
         import docker
         import requests.exceptions
 
