@@ -13,6 +13,8 @@ from reviews import selectors, services
 from reviews.serializers import (
     DeveloperReplySerializer,
     FlagInSerializer,
+    FlagOutSerializer,
+    HelpfulOutSerializer,
     ReplyInSerializer,
     ReviewInSerializer,
     ReviewListQuerySerializer,
@@ -83,12 +85,12 @@ class ReviewHelpfulView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ReviewWriteThrottle]
 
-    @extend_schema(request=None, responses={200: ReviewSerializer})
+    @extend_schema(request=None, responses={200: HelpfulOutSerializer})
     def post(self, request, review_id):
         review = services.review_helpful_vote(review_id=review_id, user=request.user)
         return Response({"id": str(review.pk), "helpful_count": review.helpful_count, "voted": True})
 
-    @extend_schema(request=None, responses={200: ReviewSerializer})
+    @extend_schema(request=None, responses={200: HelpfulOutSerializer})
     def delete(self, request, review_id):
         review = services.review_helpful_unvote(review_id=review_id, user=request.user)
         return Response({"id": str(review.pk), "helpful_count": review.helpful_count, "voted": False})
@@ -98,7 +100,7 @@ class ReviewFlagView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ReviewWriteThrottle]
 
-    @extend_schema(request=FlagInSerializer, responses={201: None})
+    @extend_schema(request=FlagInSerializer, responses={201: FlagOutSerializer})
     def post(self, request, review_id):
         serializer = FlagInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,5 +1,6 @@
 """Input and output shapes of the reviews API. Input serializers only type-check; services decide."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews.models import DeveloperReply, Flag, Review
@@ -7,6 +8,7 @@ from reviews.selectors import SORT_ALIASES, SORTS
 from reviews.services import FLAG_NOTE_MAX, REPLY_MAX, REVIEW_MAX, TITLE_MAX
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 5})
 class StrictRatingField(serializers.Field):
     """A JSON whole number 1–5: "5", 4.5, 5.0, true and null are all refused (DRF's IntegerField takes "5")."""
 
@@ -49,6 +51,18 @@ class ReviewListQuerySerializer(serializers.Serializer):
 class FlagInSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=Flag.Reason.choices)
     note = StrictTextField(max_length=FLAG_NOTE_MAX, required=False, allow_blank=True, default="")
+
+
+class HelpfulOutSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    helpful_count = serializers.IntegerField()
+    voted = serializers.BooleanField()
+
+
+class FlagOutSerializer(serializers.Serializer):
+    review_id = serializers.UUIDField()
+    reason = serializers.CharField()
+    status = serializers.CharField()
 
 
 class ReplyInSerializer(serializers.Serializer):

@@ -114,3 +114,22 @@ def test_an_eligible_user_writes_and_edits_a_review_with_the_keyboard(live_serve
     plugin.refresh_from_db()
     assert (plugin.rating_count, float(plugin.rating_average)) == (1, 2.0)
     page.screenshot(path=str(artifacts_dir / "reviews-write-and-edit.png"), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_moderator_hides_a_flagged_review_from_the_queue(hostile_review, live_server, page, artifacts_dir):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    _sign_in(page, live_server, staff.username)
+
+    page.goto(f"{live_server.url}/admin/reviews/flaggedreview/")
+    page.locator("input[name=_selected_action]").first.check()
+    page.select_option("select[name=action]", "hide_reviews")
+    page.get_by_label("Reason (required, kept in the audit)").fill("Script injection attempt")
+    page.screenshot(path=str(artifacts_dir / "reviews-moderation-queue.png"), full_page=True)
+    page.locator("button[name=index]").click()
+
+    assert "1 review(s) hidden" in page.locator(".messagelist").inner_text()
+    hostile_review.refresh_from_db()
+    assert hostile_review.is_hidden
+    assert hostile_review.moderation_actions.get().reason == "Script injection attempt"

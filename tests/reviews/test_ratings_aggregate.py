@@ -175,3 +175,63 @@ def test_concurrent_edits_and_moderation_keep_the_aggregate_exact():
     assert plugin.rating_count == 15
     assert plugin.rating_average == Decimal("5.00")
     assert plugin.ratings["distribution"] == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 15}
+
+
+def _run_at_once(count, work):
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+    results: list = []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results.append(work(index))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_user_double_submitting_gets_one_review():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    plugin = PluginFactory(published_at=timezone.now(), version="1.0.0")
+    (user,) = _reviewers(plugin, 1)
+
+    statuses = _run_at_once(8, lambda i: post_review(user, plugin.pk, rating=(i % 5) + 1).status_code)
+
+    assert sorted(statuses) == [200] * 7 + [201]
+    assert Review.objects.filter(plugin=plugin).count() == 1
+    plugin = Plugin.objects.get(pk=plugin.pk)
+    assert plugin.rating_count == 1
+    assert plugin.rating_average == Decimal(Review.objects.get().rating)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_helpful_votes_are_counted_exactly():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    from tests.reviews.conftest import api_client
+
+    plugin = PluginFactory(published_at=timezone.now(), version="1.0.0")
+    (author,) = _reviewers(plugin, 1)
+    post_review(author, plugin.pk)
+    review = Review.objects.get()
+    voters = [UserFactory() for _ in range(20)]
+
+    def vote(i):
+        client = api_client(voters[i % 10])  # each of 10 voters votes twice, at once
+        return client.post(f"/api/reviews/{review.pk}/helpful").status_code
+
+    assert _run_at_once(20, vote) == [200] * 20
+    review.refresh_from_db()
+    assert review.helpful_count == 10
