@@ -97,4 +97,11 @@ def plugin_reviews_context(*, plugin, user, request, page_size: int = PAGE_SIZE)
     }
 
 
-__all__ = ["plugin_reviews_context"]
+def plugin_ratings_rebuild(*, plugin_id: str) -> dict:
+    """Recompute a plugin's ratings aggregate from its reviews, under the plugin's row lock. Returns the ratings."""
+    from reviews.services import plugin_ratings_rebuild as rebuild
+
+    return rebuild(plugin_id=plugin_id)
+
+
+__all__ = ["plugin_ratings_rebuild", "plugin_reviews_context"]

@@ -200,3 +200,7 @@ def plugin_ratings_compute(*, plugin_id: str) -> dict:
         "count": count,
         "ratings": {"average": float(average), "count": count, "distribution": distribution, "by_version": by_version},
     }
+
+
+def reviewed_plugin_ids() -> list[str]:
+    return list(Review.objects.order_by("plugin_id").values_list("plugin_id", flat=True).distinct())

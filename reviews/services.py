@@ -75,11 +75,20 @@ def _reviewed_version(*, user, plugin) -> str:
     return plugin.version
 
 
-def _ratings_recompute(*, plugin_id: str) -> None:
+def _ratings_recompute(*, plugin_id: str) -> dict:
+    """Only while holding marketplace_api.plugin_lock_for_ratings: the lock is what makes the figures exact."""
     figures = selectors.plugin_ratings_compute(plugin_id=plugin_id)
     marketplace_api.plugin_ratings_set(
         plugin_id=plugin_id, ratings=figures["ratings"], average=figures["average"], count=figures["count"]
     )
+    return figures["ratings"]
+
+
+def plugin_ratings_rebuild(*, plugin_id: str) -> dict:
+    """Recompute one plugin's aggregate from its reviews (repair after bulk imports or deleted accounts)."""
+    with transaction.atomic():
+        marketplace_api.plugin_lock_for_ratings(plugin_id=plugin_id)
+        return _ratings_recompute(plugin_id=plugin_id)
 
 
 def review_submit(*, plugin_id: str, user, rating, title, body) -> tuple[Review, bool]:

@@ -235,3 +235,29 @@ def test_concurrent_helpful_votes_are_counted_exactly():
     assert _run_at_once(20, vote) == [200] * 20
     review.refresh_from_db()
     assert review.helpful_count == 10
+
+
+@pytest.mark.django_db
+def test_rebuild_command_repairs_an_aggregate_written_behind_its_back(plugin, reviewer):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    post_review(reviewer, plugin.pk, rating=4)
+    Plugin.objects.filter(pk=plugin.pk).update(ratings={"average": "1.00"}, rating_average=1, rating_count=9)
+    out = StringIO()
+
+    call_command("reviews_rebuild_ratings", stdout=out)
+
+    ratings, average, count = _aggregate(plugin)
+    assert (average, count) == (Decimal("4.00"), 1)
+    assert ratings["distribution"]["4"] == 1
+    assert "Recomputed 1 plugin(s)." in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_rebuild_command_refuses_an_unknown_plugin():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError):
+        call_command("reviews_rebuild_ratings", plugin=["nope"])
