@@ -27,10 +27,11 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    Window,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import TextField
-from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now, RowNumber
 
 import runtime.api as runtime_api
 from aisquare_plugin_sdk.manifest import Version
@@ -271,21 +272,22 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Pl
     return queryset, rank
 
 
-def _ordered(queryset: QuerySet[Plugin], rank, sort: str) -> QuerySet[Plugin]:
+def _ordering(queryset: QuerySet[Plugin], rank, sort: str) -> tuple[QuerySet[Plugin], list]:
+    """The queryset with the sort's computed keys, and the ORDER BY (always ending on the id, so pages are stable)."""
     if sort == "relevance":
         boost = _quality_boost()
-        score = rank * boost if rank is not None else boost
-        return queryset.alias(score=score).order_by(F("score").desc(), "-downloads", "id")
+        queryset = queryset.alias(score=rank * boost if rank is not None else boost)
+        return queryset, [F("score").desc(), F("downloads").desc(), F("id").asc()]
     if sort == "popular":
-        return queryset.order_by("-downloads", "-rating_average", "id")
+        return queryset, [F("downloads").desc(), F("rating_average").desc(), F("id").asc()]
     if sort == "rating":
-        return queryset.order_by("-rating_average", "-rating_count", "-downloads", "id")
+        return queryset, [F("rating_average").desc(), F("rating_count").desc(), F("downloads").desc(), F("id").asc()]
     if sort == "newest":
-        return queryset.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")
+        return queryset, [F("published_at").desc(nulls_last=True), F("created_at").desc(), F("id").asc()]
     if sort == "price":
-        return queryset.order_by("price", "name", "id")
+        return queryset, [F("price").asc(), F("name").asc(), F("id").asc()]
     if sort == "trending":
-        return queryset.alias(trend=_trending()).order_by(F("trend").desc(), "-downloads", "id")
+        return queryset.alias(trend=_trending()), [F("trend").desc(), F("downloads").desc(), F("id").asc()]
     raise ValueError(f"unknown sort {sort!r}")
 
 
@@ -295,29 +297,32 @@ _RATING_BUCKET_SQL = (
 )
 
 
-def _facets(queryset: QuerySet[Plugin]) -> tuple[int, dict]:
-    """The total and the counts per category, pricing model, rating bucket (these add up to the total) and the
-    top tags, in one query: the matching rows are read once into a CTE, then grouped four ways."""
-    sql, params = (
-        queryset.order_by()
-        .values("category", "pricing_model", "rating_average", "rating_count", "tags")
+def _page_and_facets(queryset: QuerySet[Plugin], rank, params: SearchParams) -> tuple[list[str], int, dict]:
+    """The page's ids, the total and the facets in ONE statement: the matching rows are read once (a CTE with each
+    row's position in the sort), then grouped per category, pricing model, rating bucket and tag, and sliced."""
+    queryset, ordering = _ordering(queryset, rank, params.sort)
+    sql, sql_params = (
+        queryset.annotate(position=Window(RowNumber(), order_by=ordering))
+        .order_by()
+        .values("id", "position", "category", "pricing_model", "rating_average", "rating_count", "tags")
         .query.sql_with_params()
     )
     if connection.vendor == "postgresql":
         materialized, tags = "MATERIALIZED ", "jsonb_array_elements_text(m.tags) AS t(value)"
     else:
         materialized, tags = "", "json_each(m.tags) AS t"
-    # `sql` is compiled by Django from the queryset, with its values bound as `params`: nothing is interpolated.
+    # `sql` is compiled by Django from the queryset, its values bound as `sql_params`; only integers are added.
     statement = (
         f"WITH m AS {materialized}({sql}) "  # noqa: S608
-        "SELECT 'category', m.category, COUNT(*) FROM m GROUP BY m.category "
+        "SELECT 'page', m.id, m.position FROM m WHERE m.position > %s AND m.position <= %s "
+        "UNION ALL SELECT 'category', m.category, COUNT(*) FROM m GROUP BY m.category "
         "UNION ALL SELECT 'pricing', m.pricing_model, COUNT(*) FROM m GROUP BY m.pricing_model "
         f"UNION ALL SELECT 'rating', {_RATING_BUCKET_SQL}, COUNT(*) FROM m GROUP BY 2 "
         f"UNION ALL SELECT * FROM (SELECT 'tags', t.value, COUNT(*) AS n FROM m CROSS JOIN {tags} "
         f"GROUP BY t.value ORDER BY n DESC, t.value LIMIT {TOP_TAGS}) AS top_tags"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+        cursor.execute(statement, [*sql_params, params.offset, params.offset + params.limit])
         rows = cursor.fetchall()
     facets = {
         "category": dict.fromkeys(Category.values, 0),
@@ -325,13 +330,16 @@ def _facets(queryset: QuerySet[Plugin]) -> tuple[int, dict]:
         "rating": dict.fromkeys(RATING_BUCKETS, 0),
         "tags": [],
     }
+    page = []
     for facet, value, count in rows:
-        if facet == "tags":
+        if facet == "page":
+            page.append((count, value))
+        elif facet == "tags":
             facets["tags"].append({"tag": value, "count": count})
         else:
             facets[facet][value] = count
     facets["tags"].sort(key=lambda item: (-item["count"], item["tag"]))
-    return sum(facets["category"].values()), facets
+    return [plugin_id for _, plugin_id in sorted(page)], sum(facets["category"].values()), facets
 
 
 def plugin_search(*, params: SearchParams) -> SearchResult:
@@ -340,24 +348,17 @@ def plugin_search(*, params: SearchParams) -> SearchResult:
     cached = catalogue_cache.get_listing(params.cache_params())
     if cached is None:
         queryset, rank = _filtered(params)
-        total, facets = _facets(queryset)
+        ids, total, facets = _page_and_facets(queryset, rank, params)
         if not total and params.query.strip() and connection.vendor == "postgresql":
             queryset, rank = _filtered(params, fuzzy=True)
-            total, facets = _facets(queryset)
-        page = list(
-            with_listing_annotations(_ordered(queryset, rank, params.sort))[
-                params.offset : params.offset + params.limit
-            ]
-        ) if total else []
-        catalogue_cache.set_listing(
-            params.cache_params(), {"ids": [plugin.pk for plugin in page], "total": total, "facets": facets}
-        )
-        return SearchResult(plugins=page, total=total, facets=facets)
-    ids = cached["ids"]
+            ids, total, facets = _page_and_facets(queryset, rank, params)
+        catalogue_cache.set_listing(params.cache_params(), {"ids": ids, "total": total, "facets": facets})
+    else:
+        ids, total, facets = cached["ids"], cached["total"], cached["facets"]
     fresh = with_listing_annotations(visible_plugins()).filter(pk__in=ids) if ids else []
     rows = {plugin.pk: plugin for plugin in fresh}
-    # A plugin yanked since the entry was cached drops out rather than showing.
-    return SearchResult(plugins=[rows[pk] for pk in ids if pk in rows], total=cached["total"], facets=cached["facets"])
+    # A plugin yanked since a cached entry was made drops out rather than showing.
+    return SearchResult(plugins=[rows[pk] for pk in ids if pk in rows], total=total, facets=facets)
 
 
 # --- home and details -----------------------------------------------------------------------------------------------
