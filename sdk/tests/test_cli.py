@@ -127,7 +127,7 @@ def test_build_is_reproducible_and_leaves_out_secrets_and_caches(example, capsys
         f"{digest}  advanced-assessment-suite-1.0.0.zip\n"
     with zipfile.ZipFile(project / "out1" / "advanced-assessment-suite-1.0.0.zip") as zf:
         infos = zf.infolist()
-    assert [i.filename for i in infos] == ["plugin.json", "README.md", "plugin.py", "tests/test_plugin.py"]
+    assert [i.filename for i in infos] == ["plugin.json", "README.md", "icon.svg", "plugin.py", "tests/test_plugin.py"]
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 & 0o777 for i in infos} == {0o644}
 

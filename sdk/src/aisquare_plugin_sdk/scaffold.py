@@ -21,18 +21,26 @@ class Template:
 
 
 TEMPLATES = {
-    "basic": Template("productivity", "A plugin with a menu item, a stored greeting and notes."),
-    "assessment": Template("assessment", "Grades submitted assessments with the platform's AI.", (
+    "basic": Template("productivity", "Adds a menu item, greets people with a greeting kept in the plugin's own "
+                      "storage, and keeps notes for each user. A starting point: replace this description with what "
+                      "your plugin does for learners and teachers before you publish it."),
+    "assessment": Template("assessment", "Grades every submitted assessment with the platform's AI as soon as it "
+                           "is submitted: each submission gets a score and written feedback, and the plugin counts "
+                           "how many it graded. Replace this description with yours before you publish.", (
         ("assessments:read", "Receive submitted assessments to grade them"),
         ("assessments:grade", "Record the grade of each submission it grades"),
         ("ai:use", "Use the platform's AI to grade submissions"),
     )),
-    "analytics": Template("analytics", "Counts submissions and reports them on a dashboard.", (
+    "analytics": Template("analytics", "Counts submitted assessments in the platform's analytics, creates a "
+                          "dashboard at install and shows the count of the last 30 days in a dashboard widget. "
+                          "Replace this description with what your plugin measures before you publish.", (
         ("assessments:read", "Receive submitted assessments to count them"),
         ("analytics:read", "Read the counts it reports on its dashboard widget"),
         ("analytics:write", "Track submissions and create its dashboard"),
     )),
-    "ui-theme": Template("ui_theme", "A colour theme with a configurable accent colour."),
+    "ui-theme": Template("ui_theme", "A colour theme for the platform: primary, accent, background and text "
+                         "colours, with the accent colour configurable in the installation's settings and a settings "
+                         "page that explains it. Replace this description with yours before you publish."),
 }
 
 
@@ -74,11 +82,13 @@ def create_project(name: str, *, template: str = "basic", category: str | None =
         "category": category or spec.category,
         "tags": json.dumps([template.replace("ui-theme", "theme")]),
         "permissions": json.dumps([{"scope": s, "reason": r} for s, r in spec.permissions]),
+        "initial": display[:1].upper() if display[:1].isalnum() else "P",
     }
     files = {
         "plugin.json": TEMPLATE_DIR / "_common" / "plugin.json.tmpl",
         "README.md": TEMPLATE_DIR / "_common" / "README.md.tmpl",
         ".gitignore": TEMPLATE_DIR / "_common" / "gitignore.tmpl",
+        "icon.svg": TEMPLATE_DIR / "_common" / "icon.svg.tmpl",
         "plugin.py": TEMPLATE_DIR / template / "plugin.py.tmpl",
         "tests/test_plugin.py": TEMPLATE_DIR / template / "test_plugin.py.tmpl",
     }
@@ -86,8 +96,11 @@ def create_project(name: str, *, template: str = "basic", category: str | None =
     for rel, source in files.items():
         text = source.read_text(encoding="utf-8")
         for key, value in values.items():
-            text = text.replace("{{" + key + "}}", value if key != "description" and key != "name"
-                                else json.dumps(value, ensure_ascii=False)[1:-1])
+            if key in ("description", "name", "author"):
+                value = json.dumps(value, ensure_ascii=False)[1:-1]
+                if rel == "icon.svg":
+                    value = value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+            text = text.replace("{{" + key + "}}", value)
         rendered[rel] = text
     validate_manifest(json.loads(rendered["plugin.json"]))  # a template must never produce an invalid manifest
     target.mkdir(parents=True, exist_ok=True)
