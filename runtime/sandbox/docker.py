@@ -270,9 +270,11 @@ class DockerBackend:
                                          "boot script or SDK: rebuild it with `python manage.py build_sandbox_image`")
             with self._lock:
                 self._image_ok[self.base_url] = self.image
+        # Once per process (a pid: a forked Celery child replacing a crashed one reaps its predecessor's containers).
+        marker = f"{os.getpid()}@{self.base_url}"
         with self._lock:
-            first = self.base_url not in self._reaped
-            self._reaped.add(self.base_url)
+            first = marker not in self._reaped
+            self._reaped.add(marker)
         if first:
             self.reap()
 

@@ -299,3 +299,17 @@ def test_the_image_build_is_skipped_when_current(docker_sandbox, engine, setting
     assert time.monotonic() - started < 5
     labels = docker_image.image_labels(engine, settings.SANDBOX_DOCKER_IMAGE)
     assert labels[docker_image.LABEL_CONTENT] == docker_image.content_hash()
+
+
+def test_sandbox_check_reports_the_engine_or_the_reason(docker_sandbox, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("sandbox_check", stdout=out)
+    assert out.getvalue().startswith("sandbox ok: docker on " + docker_sandbox.engine_url)
+    settings.SANDBOX_DOCKER_HOST = "unix:///nonexistent/docker.sock"
+    with pytest.raises(CommandError) as info:
+        call_command("sandbox_check")
+    assert "not reachable" in str(info.value) and "DockerBackend" in str(info.value)
