@@ -290,3 +290,32 @@ def test_listing_is_cached_and_forgotten_when_the_catalogue_changes():
     PluginVersion.objects.filter(plugin=plugin).update(status=PluginVersion.Status.YANKED)
     # Even before invalidation, a yanked plugin drops out of a cached page: rows are read fresh.
     assert ids(search()) == ["second"]
+
+
+# --- details ----------------------------------------------------------------------------------------------------
+
+
+def test_detail_has_listing_versions_permissions_ratings_compatibility_developer_and_pricing(settings):
+    settings.PLATFORM_VERSION = "2.4.0"
+    plugin = listed(id="quizzer", name="Quizzer", version="1.0.0", screenshots=["https://cdn.test/1.png"],
+                    pricing_model="subscription", price=Decimal("4.00"),
+                    pricing={"model": "subscription", "price": "4.00", "currency": "USD", "interval": "month"},
+                    rating_average=Decimal("4.50"), rating_count=2,
+                    ratings={"average": 4.5, "count": 2, "distribution": {"5": 1, "4": 1}})
+    add_version(plugin, "1.1.0", changelog="Faster.")
+    add_version(plugin, "2.0.0", min_platform="3.0.0", changelog="Needs the new platform.")
+
+    body = APIClient().get(f"{URL}/quizzer").json()
+
+    assert body["name"] == "Quizzer" and body["screenshots"] == ["https://cdn.test/1.png"]
+    assert [(v["version"], v["changelog"]) for v in body["versions"]] == [
+        ("2.0.0", "Needs the new platform."), ("1.1.0", "Faster."), ("1.0.0", "")]
+    assert body["permissions"][0] == {"scope": "content:read", "reason": "Reads the course to build quizzes.",
+                                      "optional": False}
+    assert body["permissions"][1]["optional"] is True
+    assert body["ratings"] == {"average": 4.5, "count": 2, "distribution": {"5": 1, "4": 1}}
+    assert body["compatibility"] == {"platform_version": "2.4.0", "compatible": True, "installable_version": "1.1.0",
+                                     "platform_range": "2.0.0 or later"}
+    assert body["developer"]["name"] == plugin.developer.company_name
+    assert body["pricing"] == {"model": "subscription", "price": "4.00", "currency": "USD", "interval": "month"}
+    assert body["version"] == "2.0.0" and body["compatible"] is True
