@@ -48,13 +48,15 @@ def consented_scopes(*, permissions: list[dict], granted_scopes: list[str]) -> l
 
 @transaction.atomic
 def plugin_install(*, plugin_id: str, user, granted_scopes: list[str], org=None):
-    """Install the newest approved version that runs on this platform, for `user`, with the consented scopes.
+    """Install the newest approved version that runs on this platform, for `user` (or for `org`, which the user
+    administers: see selectors.access_administered_org_by_id), with the consented scopes.
 
     Refusals: 404 for an unlisted plugin, 409 when it is already installed or has no compatible version, 400 when
     a required scope is not consented, 402 when payment is required. The download counter moves with F() on success.
     """
     plugin = selectors.access_plugin_by_id(plugin_id=plugin_id)
-    if selectors.installed_plugin_ids(user=user, plugin_ids=[plugin.pk]):
+    # For an organization the runtime makes the same check against the organization's installations.
+    if org is None and plugin.pk in selectors.personal_installed_plugin_ids(user=user):
         raise Conflict(f"{plugin.name} is already installed.", code="already_installed")
     version = selectors.installable_version(plugin=plugin)
     if version is None:

@@ -102,6 +102,10 @@ class InstallRequestSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=64), max_length=50, default=list,
         help_text="Every required scope the plugin asks for (consent), plus the optional ones chosen.",
     )
+    org_id = serializers.UUIDField(
+        required=False, allow_null=True, default=None,
+        help_text="Install for this organization (you must administer it) instead of for yourself.",
+    )
 
 
 class PluginInstallView(APIView):
@@ -111,13 +115,16 @@ class PluginInstallView(APIView):
     def post(self, request, plugin_id: str):
         body = InstallRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        org_id = body.validated_data["org_id"]
+        org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
         installation = services.plugin_install(
-            plugin_id=plugin_id, user=request.user, granted_scopes=body.validated_data["granted_scopes"]
+            plugin_id=plugin_id, user=request.user, granted_scopes=body.validated_data["granted_scopes"], org=org
         )
         return Response(
             {
                 "plugin_id": plugin_id,
                 "installation_id": str(installation.pk),
+                "org_id": str(installation.org_id) if installation.org_id else None,
                 "version": installation.version,
                 "status": installation.status,
                 "granted_scopes": installation.permissions,
@@ -219,21 +226,26 @@ def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
         "plugin": plugin,
         "version": version,
         "permissions": selectors.version_permissions(version),
-        "installed": bool(selectors.installed_plugin_ids(user=request.user, plugin_ids=[plugin.pk])),
+        "installed": plugin.pk in selectors.personal_installed_plugin_ids(user=request.user),
+        "organizations": selectors.organizations_administered(user=request.user),
         "pricing": pricing_data(plugin),
         "platform_range": selectors.platform_range(version or selectors.latest_version(plugin=plugin)),
     }
     if request.method == "POST":
         granted = request.POST.getlist("scopes")
+        org_id = request.POST.get("org") or None
+        context.update({"granted": granted, "chosen_org": org_id})
         try:
-            services.plugin_install(plugin_id=plugin.pk, user=request.user, granted_scopes=granted)
+            org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
+            services.plugin_install(plugin_id=plugin.pk, user=request.user, granted_scopes=granted, org=org)
         except ServiceError as error:
-            context.update({"error": error.message, "granted": granted})
+            context["error"] = error.message
             return render(request, "marketplace/install.html", context, status=error.status_code)
         except ValidationError as error:
-            context.update({"error": "; ".join(error.messages), "granted": granted})
+            context["error"] = "; ".join(error.messages)
             return render(request, "marketplace/install.html", context, status=400)
-        messages.success(request, f"{plugin.name} is installed. Activate it to use it.")
+        target = f" for {org.name}" if org else ""
+        messages.success(request, f"{plugin.name} is installed{target}. Activate it to use it.")
         return redirect("marketplace:my-plugins")
     return render(request, "marketplace/install.html", context)
 

@@ -219,3 +219,58 @@ def test_consent_page_post_needs_the_csrf_token(user):
 
     assert client.post("/plugins/quizzer/install/", {"scopes": ["content:read"]}).status_code == 403
     assert not Installation.objects.exists()
+
+
+# --- organizations ----------------------------------------------------------------------------------------------
+
+
+def test_an_org_admin_installs_for_the_organization(api, user):
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(user=user, role="admin")
+    listed(id="quizzer")
+
+    response = api.post(url("quizzer"), {"granted_scopes": ["content:read"], "org_id": str(membership.organization_id)},
+                        format="json")
+
+    assert response.status_code == 201, response.content
+    installation = Installation.objects.get()
+    assert installation.org_id == membership.organization_id
+    assert response.json()["org_id"] == str(membership.organization_id)
+    # A personal install of the same plugin is still possible, and a second org install is not.
+    assert api.post(url("quizzer"), {"granted_scopes": ["content:read"]}, format="json").status_code == 201
+    again = api.post(url("quizzer"), {"granted_scopes": ["content:read"], "org_id": str(membership.organization_id)},
+                     format="json")
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("role", ["member", None])
+def test_installing_for_an_organization_one_does_not_administer_is_not_found(api, user, role):
+    from tests.factories import MembershipFactory, OrganizationFactory
+
+    org = MembershipFactory(user=user, role=role).organization if role else OrganizationFactory()
+    listed(id="quizzer", downloads=0)
+
+    response = api.post(url("quizzer"), {"granted_scopes": ["content:read"], "org_id": str(org.pk)}, format="json")
+
+    assert response.status_code == 404
+    assert not Installation.objects.exists()
+    assert Plugin.objects.get(pk="quizzer").downloads == 0
+
+
+def test_consent_page_offers_the_administered_organizations(client, user):
+    from tests.factories import MembershipFactory
+
+    admin_of = MembershipFactory(user=user, role="admin").organization
+    member_of = MembershipFactory(user=user, role="member").organization
+    client.force_login(user)
+    listed(id="quizzer")
+
+    page = client.get("/plugins/quizzer/install/").content.decode()
+    assert admin_of.name in page and member_of.name not in page
+
+    response = client.post("/plugins/quizzer/install/", {"scopes": ["content:read"], "org": str(admin_of.pk)})
+    assert response.status_code == 302
+    assert Installation.objects.get().org == admin_of
+    forged = client.post("/plugins/quizzer/install/", {"scopes": ["content:read"], "org": str(member_of.pk)})
+    assert forged.status_code == 404
