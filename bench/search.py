@@ -164,8 +164,8 @@ def run(runs: int) -> None:
     from marketplace import selectors
     from marketplace.models import Plugin
 
-    catalogue_cache.get_listing = lambda params: None  # measure the database, not the listing cache
-    catalogue_cache.set_listing = lambda params, value: None
+    catalogue_cache.get_listing = lambda key: None  # measure the database, not the listing cache
+    catalogue_cache.set_listing = lambda key, value: None
     queries = [
         selectors.SearchParams(query="quiz", pricing=("free",), rating_min=Decimal("3"), compatible_with="2.4.0"),
         selectors.SearchParams(query="analytics dashboard", category="analytics", verified=True),

@@ -1,8 +1,9 @@
-"""Redis caches of the catalogue (search listings, facets, plugin details) and their invalidation.
+"""Redis cache of the catalogue's search listings and facets, and its invalidation.
 
-Spec §Caching Strategy: plugin metadata lives 1 hour, API responses 5 minutes. Listing and facet entries are keyed
-by a catalogue generation number: bumping it (on publish or yank) orphans every cached listing at once, with no
-key scan; the orphans expire by their TTL.
+Spec §Caching Strategy: API responses live 5 minutes. A listing entry holds a page's ids, the total and the facets;
+the rows are always read fresh. Entries are keyed by a catalogue generation number: bumping it (on publish or yank)
+orphans every cached listing at once, with no key scan; the orphans expire by their TTL. Plugin details are not
+cached: the detail page reads its listing row and versions in two indexed queries.
 """
 
 import hashlib
@@ -10,7 +11,6 @@ import json
 
 from django.core.cache import cache
 
-METADATA_TTL = 3600
 LISTING_TTL = 300
 
 _GENERATION_KEY = "marketplace:catalogue:generation"
@@ -30,31 +30,21 @@ def listing_key(params: dict) -> str:
     return f"marketplace:listing:{_generation()}:{digest}"
 
 
-def metadata_key(plugin_id: str) -> str:
-    return f"plugin:metadata:{plugin_id}"
+def get_listing(key: str):
+    return cache.get(key)
 
 
-def get_listing(params: dict):
-    return cache.get(listing_key(params))
-
-
-def set_listing(params: dict, value) -> None:
-    cache.set(listing_key(params), value, timeout=LISTING_TTL)
-
-
-def get_metadata(plugin_id: str):
-    return cache.get(metadata_key(plugin_id))
-
-
-def set_metadata(plugin_id: str, value) -> None:
-    cache.set(metadata_key(plugin_id), value, timeout=METADATA_TTL)
+def set_listing(key: str, value) -> None:
+    """Store under the key read BEFORE the search ran: if the catalogue changed meanwhile, the entry is orphaned."""
+    cache.set(key, value, timeout=LISTING_TTL)
 
 
 def invalidate_catalogue_caches(plugin_id: str | None = None) -> None:
-    """Forget cached listings and facets (and the plugin's details when given). Call after a publish or a yank."""
+    """Forget every cached listing and facet count. Call after a publish or a yank (the catalogue does).
+
+    `plugin_id` names the plugin that changed; any change can move any listing, so all of them go.
+    """
     try:
         cache.incr(_GENERATION_KEY)
-    except ValueError:
+    except ValueError:  # the counter was never set or was evicted: any new value orphans what was cached
         cache.set(_GENERATION_KEY, 2, timeout=None)
-    if plugin_id is not None:
-        cache.delete(metadata_key(plugin_id))

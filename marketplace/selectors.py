@@ -345,14 +345,15 @@ def _page_and_facets(queryset: QuerySet[Plugin], rank, params: SearchParams) -> 
 def plugin_search(*, params: SearchParams) -> SearchResult:
     """Search the catalogue. The ids of the page, the total and the facets are cached (5 min, spec §Caching);
     the rows themselves are read fresh, so counters and ratings on a cached page are current."""
-    cached = catalogue_cache.get_listing(params.cache_params())
+    key = catalogue_cache.listing_key(params.cache_params())
+    cached = catalogue_cache.get_listing(key)
     if cached is None:
         queryset, rank = _filtered(params)
         ids, total, facets = _page_and_facets(queryset, rank, params)
         if not total and params.query.strip() and connection.vendor == "postgresql":
             queryset, rank = _filtered(params, fuzzy=True)
             ids, total, facets = _page_and_facets(queryset, rank, params)
-        catalogue_cache.set_listing(params.cache_params(), {"ids": ids, "total": total, "facets": facets})
+        catalogue_cache.set_listing(key, {"ids": ids, "total": total, "facets": facets})
     else:
         ids, total, facets = cached["ids"], cached["total"], cached["facets"]
     fresh = with_listing_annotations(visible_plugins()).filter(pk__in=ids) if ids else []

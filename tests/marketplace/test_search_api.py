@@ -292,6 +292,25 @@ def test_listing_is_cached_and_forgotten_when_the_catalogue_changes():
     assert ids(search()) == ["second"]
 
 
+def test_a_listing_computed_while_the_catalogue_changed_is_not_served_afterwards(monkeypatch):
+    from marketplace import selectors
+
+    listed(id="first")
+    compute = selectors._page_and_facets
+
+    def publish_during_the_search(*args, **kwargs):
+        result = compute(*args, **kwargs)
+        listed(id="second")
+        invalidate_catalogue_caches(plugin_id="second")
+        return result
+
+    monkeypatch.setattr(selectors, "_page_and_facets", publish_during_the_search)
+    assert search()["total"] == 1
+    monkeypatch.undo()
+
+    assert search()["total"] == 2
+
+
 # --- details ----------------------------------------------------------------------------------------------------
 
 
