@@ -203,3 +203,38 @@ def test_validate_knows_the_platform_events_and_their_scopes(example, capsys):
     assert "calls events.on(assessment:submitted) (plugin.py:" in err and "needs assessments:read" in err
     assert "error: events: assessment:reviewed is not a platform event" in err
     assert "a plugin emits only its own events, named advanced-assessment-suite:<name> (not content:created)" in err
+
+
+def test_test_watch_runs_again_when_a_file_changes(example):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    project = example("midnight-theme")
+    proc = subprocess.Popen([sys.executable, "-m", "aisquare_plugin_sdk.cli", "test", "--watch", "-p", str(project)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+
+    def wait_for(text, count):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if sum(text in seen for seen in lines) >= count:
+                return
+        raise AssertionError("".join(lines))
+
+    try:
+        wait_for("Watching for changes", 1)
+        test_file = project / "tests" / "test_plugin.py"
+        test_file.write_text(test_file.read_text().replace('"dark"', '"light"'))
+        wait_for("Watching for changes", 2)
+        assert sum("Running the tests" in line for line in lines) == 2
+        assert any("1 failed" in line for line in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    assert code == 1  # the exit code of the last run

@@ -114,3 +114,15 @@ def test_bad_requests(dev):
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(server.url + "/nowhere", timeout=5)
     assert raised.value.code == 404
+
+
+def test_hot_reload_also_reloads_the_plugins_own_modules(dev):
+    server, project = dev("lesson-summaries")
+    (project / "wording.py").write_text('PREFIX = "v1"\n')
+    source = (project / "plugin.py").read_text()
+    (project / "plugin.py").write_text(source + "\n\ndef prefix():\n    import wording\n    return wording.PREFIX\n")
+    wait_for_version(server, 2)
+    assert post(server, "/api/functions/prefix")[1]["value"] == "v1"
+    (project / "wording.py").write_text('PREFIX = "v2"\n')
+    wait_for_version(server, 3)
+    assert post(server, "/api/functions/prefix")[1]["value"] == "v2"

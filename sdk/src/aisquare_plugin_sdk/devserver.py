@@ -151,7 +151,8 @@ PAGE_CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#0f172a;background:#f8fafc}
 header{background:#1e293b;color:#fff;padding:.8rem 1.5rem}header a{color:#cbd5e1}
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem;padding:1rem 1.5rem}
-section{background:#fff;border:1px solid #e2e8f0;border-radius:.5rem;padding:.8rem 1rem}
+section{background:#fff;border:1px solid #e2e8f0;border-radius:.5rem;padding:.8rem 1rem;overflow:auto}
+table{border-collapse:collapse;font-size:.85rem}td,th{padding:.15rem .4rem;text-align:left}
 h2{font-size:1.1rem;margin:.2rem 0 .6rem}code,pre{background:#f1f5f9;padding:.1rem .3rem;font-size:.85rem}
 pre{overflow:auto;max-height:20rem}.error{background:#fef2f2;border-color:#fca5a5;grid-column:1/-1}
 iframe{width:100%;border:1px solid #e2e8f0;min-height:6rem}label{display:block;font-size:.85rem;margin:.3rem 0}
@@ -225,14 +226,14 @@ def render_page(state: DevState) -> str:
                      f"srcdoc=\"{_e(body)}\"></iframe></section>")
     forms = []
     for name in data["functions"]:
-        forms.append(f"<form onsubmit=\"return send(this, '/api/functions/{_e(name)}')\"><h3>{_e(name)}</h3>"
+        forms.append(f"<form onsubmit=\"send(this, '/api/functions/{_e(name)}'); return false\"><h3>{_e(name)}</h3>"
                      f"<label for=\"f-{_e(name)}\">Arguments (JSON: {{\"args\": [], \"kwargs\": {{}}}})</label>"
                      f"<textarea id=\"f-{_e(name)}\" rows=\"2\"></textarea><button>Call</button>"
                      f"<pre><output></output></pre></form>")
     parts.append(f"<section><h2>Functions</h2>{''.join(forms) or '<p>none</p>'}</section>")
     events = []
     for event in data["subscriptions"]:
-        events.append(f"<form onsubmit=\"return send(this, '/api/events/{_e(event)}')\"><h3>{_e(event)}</h3>"
+        events.append(f"<form onsubmit=\"send(this, '/api/events/{_e(event)}'); return false\"><h3>{_e(event)}</h3>"
                       f"<label for=\"e-{_e(event)}\">Data (JSON: {{\"data\": …}}; empty sends a sample)</label>"
                       f"<textarea id=\"e-{_e(event)}\" rows=\"2\"></textarea><button>Send event</button>"
                       f"<pre><output></output></pre></form>")

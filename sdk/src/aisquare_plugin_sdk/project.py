@@ -94,6 +94,11 @@ def load_plugin(path: str | Path, *, fresh: bool = True) -> LoadedPlugin:
     # The worker imports the main module with the package root on sys.path; plugins may import their own modules.
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    if fresh:  # the plugin's own helper modules are imported again too (the dev server's hot reload)
+        for loaded_name, loaded_module in list(sys.modules.items()):
+            origin = getattr(loaded_module, "__file__", None) or ""
+            if origin and Path(origin).resolve().is_relative_to(root) and "tests" not in Path(origin).parts:
+                sys.modules.pop(loaded_name, None)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
