@@ -16,7 +16,7 @@ from django.core.cache import cache
 from runtime import kv_storage  # noqa: F401 - registers storage.get/set/delete with the gateway
 from runtime.models import Installation, PluginUsage
 from runtime.plugin_api import audit, gateway
-from runtime.plugin_files import data_dir_for
+from runtime.plugin_files import data_dir_for, data_volume_for
 from runtime.sandbox.base import LimitExceeded, Limits, PluginCallError, SandboxError, WorkerSpec
 from runtime.sandbox.pool import get_pool
 from runtime.sandbox.protocol import CallResult, HostCallRefused, HostHandler
@@ -63,6 +63,7 @@ def worker_spec(installation: Installation, code_dir: Path, main: str, *, limits
         data_dir=data_dir_for(installation.pk),
         main=main,
         limits=limits or limits_for(installation),
+        data_volume=data_volume_for(installation.pk),
         info={"plugin_id": installation.plugin_id, "installation_id": str(installation.pk),
               "version": installation.version, "settings": installation.settings or {}},
     )

@@ -1,5 +1,9 @@
 """Where installations live on disk: one read-only code directory per package (shared by its installations,
-precompiled to bytecode once) and one data directory per installation."""
+precompiled to bytecode once) and one data directory per installation.
+
+The data directory has a hard disk quota where the host allows it: an ext4 volume in a sparse image file of the
+quota's size (`data/<id>.img`), see runtime.sandbox.volumes.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 
 from runtime.package import Package, extract_package, read_package
+from runtime.sandbox import volumes
 
 logger = logging.getLogger(__name__)
 COMPLETE_MARKER = ".complete"
@@ -77,14 +82,29 @@ def install_code_from_bytes(data: bytes) -> tuple[Package, Path]:
     return package, install_code(package, dest)
 
 
-def create_data_dir(installation_id) -> Path:
+def volume_image_for(installation_id) -> Path:
+    return data_root() / f"{installation_id}.img"
+
+
+def create_data_dir(installation_id, *, quota_mb: int | None = None) -> Path:
+    """Create the installation's data directory, with a quota'd volume (sandbox.volumes) where the host allows."""
     path = data_dir_for(installation_id)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if quota_mb:
+        volumes.make_volume(volume_image_for(installation_id), quota_mb)
     return path
 
 
+def data_volume_for(installation_id) -> Path | None:
+    image = volume_image_for(installation_id)
+    return image if image.exists() else None
+
+
 def remove_data_dir(installation_id) -> None:
-    remove_tree(data_dir_for(installation_id))
+    path = data_dir_for(installation_id)
+    volumes.detach(path)
+    volume_image_for(installation_id).unlink(missing_ok=True)
+    remove_tree(path)
 
 
 def remove_tree(path: Path) -> None:

@@ -207,7 +207,7 @@ def installation_provision(*, installation_id) -> Installation:
         if installation.status != S.INSTALLING:
             return installation
     try:
-        plugin_files.create_data_dir(installation.pk)
+        plugin_files.create_data_dir(installation.pk, quota_mb=invocation.limits_for(installation).disk_mb)
         _run_hook(installation, installation.plugin_version, "on_install")
     except HOOK_ERRORS as exc:
         logger.info("installation %s failed: %s", installation.pk, _describe(exc))

@@ -104,6 +104,7 @@ class WorkerSpec:
     main: str  # the main module, e.g. "plugin.py"
     limits: Limits
     info: dict[str, Any] = field(default_factory=dict)  # given to the plugin's context (ids, version, settings)
+    data_volume: Path | None = None  # the quota'd volume image mounted on data_dir while the worker starts
 
 
 class WorkerProcess(Protocol):

@@ -159,6 +159,33 @@ def install_audit_hook(report):
     sys.addaudithook(hook)
 
 
+def lazy_sdk_package(lib_dir):
+    """Register aisquare_plugin_sdk without running its __init__ (the Plugin base class, typed context, ...): the
+    worker needs two small modules, and a cold start should not pay for the rest. The package's own names load on
+    first use, so a plugin's `from aisquare_plugin_sdk import Plugin` still works."""
+    import types
+
+    path = os.path.join(lib_dir, "aisquare_plugin_sdk")
+    package = types.ModuleType("aisquare_plugin_sdk")
+    package.__path__ = [path]
+    package.__file__ = os.path.join(path, "__init__.py")
+    package.__package__ = "aisquare_plugin_sdk"
+    loaded = []
+
+    def __getattr__(name):  # noqa: N807 - a module-level __getattr__ (PEP 562)
+        if not loaded and not name.startswith("__"):
+            loaded.append(True)
+            with open(package.__file__, "rb") as handle:
+                code = compile(handle.read(), package.__file__, "exec")
+            exec(code, package.__dict__)  # noqa: S102 - the SDK's own, read-only __init__
+            if name in package.__dict__:
+                return package.__dict__[name]
+        raise AttributeError(f"module 'aisquare_plugin_sdk' has no attribute {name!r}")
+
+    package.__getattr__ = __getattr__
+    sys.modules["aisquare_plugin_sdk"] = package
+
+
 def main():
     config = json.loads(sys.argv[1])
     limits = config["limits"]
@@ -189,8 +216,10 @@ def main():
         proto_out.write((json.dumps({"type": "fatal", "message": f"sandbox set-up failed: {exc}"}) + "\n").encode())
         os._exit(71)
 
-    sys.path[:0] = [config.get("code_dir", "/plugin"), config.get("lib_dir", "/sandbox/lib")]
+    lib_dir = config.get("lib_dir", "/sandbox/lib")
+    sys.path[:0] = [config.get("code_dir", "/plugin"), lib_dir]
     sys.dont_write_bytecode = True
+    lazy_sdk_package(lib_dir)
     os.chdir(config.get("data_dir", "/data"))
     from aisquare_plugin_sdk.worker import serve
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from runtime.sandbox import volumes
 from runtime.sandbox.base import SandboxBackend, SandboxError, SandboxUnavailable, WorkerSpec
 from runtime.sandbox.protocol import CallResult, HostHandler, WorkerConnection
 
@@ -53,13 +54,15 @@ class WorkerPool:
         self._lock = threading.Lock()
 
     def _spawn(self, spec: WorkerSpec, generation: str) -> PooledWorker:
-        process = self.backend.spawn(spec)
-        connection = WorkerConnection(process, spec)
-        try:
-            connection.wait_ready()
-        except SandboxError:
-            connection.close()
-            raise
+        # The data volume is mounted only until the worker is up: its mount namespace then holds it.
+        with volumes.attached(spec.data_dir, spec.data_volume):
+            process = self.backend.spawn(spec)
+            connection = WorkerConnection(process, spec)
+            try:
+                connection.wait_ready()
+            except SandboxError:
+                connection.close()
+                raise
         return PooledWorker(connection, generation)
 
     def _checkout(self, spec: WorkerSpec, generation: str) -> tuple[PooledWorker, bool]:

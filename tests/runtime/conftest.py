@@ -12,6 +12,7 @@ from conftest import require
 from runtime import services
 from runtime.package import read_package
 from runtime.sandbox.pool import reset_pool
+from runtime.sandbox.volumes import unmount_all_under
 from tests.factories import PluginFactory, PluginVersionFactory, UserFactory
 from tests.runtime.packages import BENIGN_SOURCE, build_package
 from tests.runtime.sandboxes import (  # noqa: F401 - fixtures: run a test against each sandbox backend
@@ -26,6 +27,12 @@ from tests.runtime.sandboxes import (  # noqa: F401 - fixtures: run a test again
 def pytest_terminal_summary(terminalreporter):
     """Say plainly whether the container backend's tests ran, and on which engine."""
     terminal_summary(terminalreporter)
+
+
+@pytest.fixture(autouse=True)
+def _unmount_data_volumes(settings):
+    yield
+    unmount_all_under(settings.PLUGIN_ROOT)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from aisquare_plugin_sdk.api_scopes import API_SCOPES
 from aisquare_plugin_sdk.manifest import SCOPES
 from runtime.package import PackageError, extract_package, read_package
 from runtime.plugin_files import compile_bytecode, remove_tree
+from runtime.sandbox import volumes
 from runtime.sandbox.base import Limits, PluginCallError, SandboxError, WorkerSpec
 from runtime.sandbox.pool import WorkerPool, get_backend
 from runtime.sandbox.protocol import HostCallRefused
@@ -134,9 +135,12 @@ class Command(BaseCommand):
             extract_package(package, code_dir)
             compile_bytecode(code_dir)
             data_dir.mkdir(mode=0o700)
+            image = workdir / "data.img"
+            volume = image if volumes.make_volume(image, limits.disk_mb) else None
             installation_id = str(uuid.uuid4())
             spec = WorkerSpec(
                 key=installation_id, code_dir=code_dir, data_dir=data_dir, main=package.manifest.main, limits=limits,
+                data_volume=volume,
                 info={"plugin_id": package.manifest.id, "installation_id": installation_id,
                       "version": str(package.manifest.version), "settings": {}},
             )

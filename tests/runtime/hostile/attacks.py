@@ -110,6 +110,22 @@ def fill_disk_one_file():
             f.write(b"\0" * (1024 * 1024))
 
 
+def fill_disk_many_files():
+    # Each file stays under the per-file limit (RLIMIT_FSIZE): only a real quota on the directory stops this.
+    i = 0
+    while True:
+        with open(f"/data/part-{i}.bin", "wb") as f:
+            f.write(b"\0" * (512 * 1024))
+        i += 1
+
+
+def fill_disk_inodes():
+    i = 0
+    while True:
+        open(f"/data/empty-{i}", "wb").close()
+        i += 1
+
+
 def fill_tmp():
     i = 0
     while True:

@@ -44,6 +44,8 @@ STOPPED = [
     ("cpu_spin", {"timeout", "cpu"}),
     ("sleep_forever", {"timeout"}),
     ("fill_disk_one_file", {"disk"}),
+    ("fill_disk_many_files", {"disk"}),
+    ("fill_disk_inodes", {"disk"}),
     ("fill_tmp", {"disk"}),
     ("deep_recursion", {"recursion"}),
     # network
@@ -60,9 +62,11 @@ STOPPED = [
 
 
 @pytest.fixture
-def pair(any_sandbox, make_version, install):
-    """The attacker's installation and a benign neighbour's, both active, on the same host, in each backend."""
-    attacker = install(make_version(ATTACKS, plugin_id="hostile"), limits=TIGHT)
+def pair(any_sandbox, make_version, install, settings):
+    """The attacker's installation and a benign neighbour's, both active, on the same host, in each backend, with
+    tight limits from the start (the data volume's quota is set when it is made)."""
+    settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, **TIGHT}
+    attacker = install(make_version(ATTACKS, plugin_id="hostile"))
     neighbour_source = ("context = None\n\ndef init(c):\n    global context\n    context = c\n\n"
                         "def add(a, b):\n    return a + b\n\n"
                         "def keep(v):\n    context.storage.set('k', v)\n    open('/data/secret.txt', 'w').write(v)\n"
@@ -108,7 +112,6 @@ def test_connecting_to_the_hosts_own_services_is_refused(pair):
 def test_host_files_and_other_installations_data_are_out_of_reach(pair, any_sandbox):
     attacker, neighbour = pair
     neighbour_dir = data_dir_for(neighbour.pk)
-    assert (neighbour_dir / "secret.txt").read_text() == "neighbour-secret"
     settings_file = Path(django_settings.BASE_DIR) / "aisquare_plugins" / "settings.py"
     paths = ["/etc/shadow", "/etc/passwd", str(settings_file), str(Path(django_settings.BASE_DIR) / ".env"),
              "/root/.bash_history", str(neighbour_dir / "secret.txt"), f"/data/../{neighbour.pk}/secret.txt",
@@ -139,6 +142,19 @@ def test_host_files_and_other_installations_data_are_out_of_reach(pair, any_sand
     sockets = _invoke(attacker, "unix_sockets", ["/var/run/postgresql/.s.PGSQL.5432", "/run/docker.sock",
                                                  "/tmp/.s.PGSQL.5432", "/run/systemd/private"])["value"]
     assert all(v.startswith("error:") for v in sockets.values()), sockets
+    _still_fine(attacker, neighbour)
+
+
+def test_the_data_quota_holds_and_frees_after_cleanup(pair):
+    attacker, neighbour = pair
+    with pytest.raises(ServiceError) as info:
+        _invoke(attacker, "fill_disk_many_files")
+    assert info.value.code == "disk"
+    # The neighbour's data volume is its own: it can still write.
+    assert _invoke(neighbour, "keep", "still-here")["value"] == "still-here"
+    # The volume holds its quota, not more; the host's data directory itself stays empty.
+    assert (data_dir_for(attacker.pk).with_suffix(".img")).stat().st_blocks * 512 <= 9 * 1024 * 1024
+    assert list(data_dir_for(attacker.pk).iterdir()) == []
     _still_fine(attacker, neighbour)
 
 
