@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata as importlib_metadata
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -107,15 +109,20 @@ SECRET_PATTERNS = [
     ("private key", re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----")),
     ("AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("AWS secret access key",
-     re.compile(rb"(?i)aws.{0,20}(?:secret|key).{0,20}['\"][A-Za-z0-9/+=]{40}['\"]")),
+     re.compile(rb"(?i:aws.{0,20}(?:secret|key).{0,20})['\"][A-Za-z0-9/+=]{40}['\"]")),
     ("Stripe secret key", re.compile(rb"\b(?:sk|rk)_live_[0-9a-zA-Z]{16,}\b")),
     ("GitHub token", re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{60,}\b")),
     ("Slack token", re.compile(rb"\bxox[baprs]-[0-9A-Za-z-]{10,}\b")),
     ("Google API key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
 ]
+SECRETS_RE = re.compile(b"|".join(b"(?P<s%d>%s)" % (i, pattern.pattern) for i, (_, pattern) in
+                                   enumerate(SECRET_PATTERNS)))
 BASE64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{200,}$")
-COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".bin", ".class", ".jar", ".wasm", ".o")
-BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\x00asm")
+COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".bin", ".class", ".jar", ".wasm", ".o",
+                     # Archives inside the package could be put on sys.path and imported unseen.
+                     ".zip", ".egg", ".whl", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".pth")
+BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\x00asm", b"PK\x03\x04",
+                b"\x1f\x8b")
 TEXT_SUFFIXES = (".py", ".js", ".json", ".txt", ".md", ".rst", ".cfg", ".ini", ".toml", ".yaml", ".yml", ".env",
                  ".html", ".css", ".svg", ".pem", ".key", ".sh", "")
 
@@ -145,6 +152,9 @@ class ScanContext:
     quality_minimum: int = 40
     timeout: float = 120.0
     run_bandit: bool = True
+    # A Django-style cache (get_many/set_many): bandit's results per file content, so unchanged files of an update
+    # (or libraries vendored by many plugins) are not analysed twice. None: no cache.
+    cache: Any = None
 
 
 @dataclass
@@ -224,7 +234,7 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-class _PythonVisitor(ast.NodeVisitor):
+class _PythonVisitor:
     def __init__(self, scan: _Scan, path: str):
         self.scan = scan
         self.path = path
@@ -248,7 +258,6 @@ class _PythonVisitor(ast.NodeVisitor):
             self._check_module(alias.name, node)
             self.aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
                 alias.name.split(".")[0]
-        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -263,7 +272,6 @@ class _PythonVisitor(ast.NodeVisitor):
                 if alias.name == "*" and module in ("os", "builtins"):
                     self.flag("dangerous-import", node, f"imports everything from {module}; import what you use.")
                 self.aliases[alias.asname or alias.name] = full
-        self.generic_visit(node)
 
     @staticmethod
     def _why(name: str) -> str:
@@ -288,7 +296,6 @@ class _PythonVisitor(ast.NodeVisitor):
             resolved = self._resolve(chain)
             if resolved in DANGEROUS_CALLS or resolved.split(".")[0] in DANGEROUS_MODULES:
                 self.aliases[node.targets[0].id] = resolved
-        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in ESCAPE_ATTRIBUTES:
@@ -298,12 +305,10 @@ class _PythonVisitor(ast.NodeVisitor):
         chain = _dotted(node)
         if chain and self._resolve(chain) == "sys.modules":
             self.flag("dangerous-import", node, "touches sys.modules, which patches the module table.")
-        self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in ("__builtins__", "__loader__", "__spec__"):
             self.flag("builtins-trick", node, f"uses {node.id}, a way around the sandbox's restrictions.")
-        self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         chain = _dotted(node.func)
@@ -311,7 +316,6 @@ class _PythonVisitor(ast.NodeVisitor):
             name = self._resolve(chain)
             self._check_call(name, node)
             self._check_api_call(chain, node)
-        self.generic_visit(node)
 
     def _check_call(self, name: str, node: ast.Call) -> None:
         if name in ("__import__", "importlib.import_module", "importlib.__import__"):
@@ -348,10 +352,6 @@ class _PythonVisitor(ast.NodeVisitor):
     def _subscripted(self, node: ast.AST) -> bool:
         return getattr(node, "_parent_is_subscript", False)
 
-    def visit_Subscript(self, node: ast.Subscript) -> None:
-        if isinstance(node.value, ast.Call):
-            node.value._parent_is_subscript = True  # type: ignore[attr-defined]
-        self.generic_visit(node)
 
     def _check_write(self, name: str, node: ast.Call) -> None:
         if name.endswith((".write_text", ".write_bytes")):
@@ -400,11 +400,90 @@ class _PythonVisitor(ast.NodeVisitor):
             self.scan.used_scopes[scope] = (self.path, getattr(node, "lineno", 0))
 
 
+# Identifiers (after NFKC normalization, as Python itself does) that make a file worth a full AST analysis. A file
+# with none of them cannot import, call or reach anything the AST rules look for; it is still checked for secrets,
+# blobs, scopes and (by bandit) everything else.
+AST_TRIGGERS = frozenset(
+    {m.split(".")[0] for m in DANGEROUS_MODULES}
+    | {name.split(".")[-1] for name in DANGEROUS_CALLS}
+    | ESCAPE_ATTRIBUTES | INTROSPECTION_CALLS
+    | {"getattr", "setattr", "open", "write_text", "write_bytes", "modules", "builtins", "__builtins__",
+       "__loader__", "__spec__", "sys", "import_module", "__import__", "breakpoint"}
+)
+_TRIGGER_PREFIXES = ("exec", "spawn", "posix_spawn")
+IDENTIFIER_RE = re.compile(r"[^\W\d]\w*")
+CODING_RE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
+API_CALL_RE = re.compile(r"\bapi\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(")
+API_ALIAS_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*[\w.]*\bapi(?:\.([A-Za-z_]\w*))?[ \t]*$", re.MULTILINE)
+GENERIC_CALL_RE = re.compile(r"\.call\(\s*(['\"])([A-Za-z_][\w.]*)\1")
+LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_\-]{200,}|(?:[A-Za-z0-9+/=]{40,}[ \t]*\\?\r?\n[ \t]*){5,}")
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _use_scope(scan: _Scan, call: str, path: str, line: int) -> None:
+    scope = scope_for_call(call)
+    if scope and scope not in scan.used_scopes:
+        scan.used_scopes[scope] = (path, line)
+
+
+def _scan_scopes_by_text(scan: _Scan, path: str, text: str) -> None:
+    """Plugin API calls found in the text: context.call("ns.method"), context.api.ns.method(...), and aliases
+    (`api = context.api`, `ai = context.api.ai`)."""
+    for match in GENERIC_CALL_RE.finditer(text):
+        _use_scope(scan, match.group(2), path, _line_of(text, match.start()))
+    for match in API_CALL_RE.finditer(text):
+        if match.group(1) in API_NAMESPACES:
+            _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, _line_of(text, match.start()))
+    for alias in API_ALIAS_RE.finditer(text):
+        name, namespace = alias.group(1), alias.group(2)
+        if namespace:
+            pattern = re.compile(rf"\b{re.escape(name)}\.([A-Za-z_]\w*)\s*\(")
+            for match in pattern.finditer(text):
+                _use_scope(scan, f"{namespace}.{match.group(1)}", path, _line_of(text, match.start()))
+        else:
+            pattern = re.compile(rf"\b{re.escape(name)}\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(")
+            for match in pattern.finditer(text):
+                if match.group(1) in API_NAMESPACES:
+                    _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, _line_of(text, match.start()))
+
+
+def _scan_blobs(scan: _Scan, path: str, text: str) -> None:
+    for match in LONG_TOKEN_RE.finditer(text):
+        compact = re.sub(r"[\s\\]", "", match.group(0))
+        if len(compact) >= 200 and _entropy(compact) > 4.5:
+            scan.add("obfuscated-blob", path, _line_of(text, match.start()),
+                     f"contains a {len(compact)}-character encoded or high-entropy string; ship readable "
+                     "source and data files, not packed payloads.")
+
+
+def _needs_ast(text: str) -> bool:
+    identifiers = set(IDENTIFIER_RE.findall(text))
+    return bool(identifiers & AST_TRIGGERS) or "import *" in text or any(
+        i.startswith(_TRIGGER_PREFIXES) for i in identifiers)
+
+
 def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
+    coding = CODING_RE.search(b"\n".join(content.split(b"\n", 2)[:2]))
+    if coding and coding.group(1).decode("ascii", "replace").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        scan.add("obfuscated-blob", path, 1,
+                 f"declares the source encoding {coding.group(1).decode('ascii', 'replace')!r}, which can hide code "
+                 "from reviewers; Python source must be UTF-8.")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         scan.add("syntax-error", path, None, "is not UTF-8 text; Python source must be UTF-8.")
+        return
+    # Python reads identifiers NFKC-normalized (ｅｖａｌ is eval): look at them the same way.
+    normalized = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    _scan_scopes_by_text(scan, path, normalized)
+    _scan_blobs(scan, path, text)
+    longest = max(map(len, text.splitlines()), default=0)
+    if longest > 2000:
+        scan.add("minified-file", path, None, f"has a line of {longest} characters; ship readable source.")
+    if not _needs_ast(normalized):
         return
     try:
         tree = ast.parse(text, filename=path)
@@ -412,19 +491,31 @@ def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
         scan.add("syntax-error", path, getattr(exc, "lineno", None),
                  f"cannot be parsed as Python 3.11 ({str(exc)[:120]}); code that cannot be analysed is refused.")
         return
-    _PythonVisitor(scan, path).visit(tree)
+    visitor = _PythonVisitor(scan, path)
+    imports, assigns, others = [], [], []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) >= 200:
-            value = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
-            compact = re.sub(r"\s", "", value)
-            if len(compact) >= 200 and (BASE64_BLOB.match(value) and _entropy(compact) > 4.5
-                                        or _entropy(compact) > 5.2):
-                scan.add("obfuscated-blob", path, getattr(node, "lineno", None),
-                         f"contains a {len(compact)}-character encoded or high-entropy string; ship readable "
-                         "source and data files, not packed payloads.")
-    longest = max((len(line) for line in text.splitlines()), default=0)
-    if longest > 2000:
-        scan.add("minified-file", path, None, f"has a line of {longest} characters; ship readable source.")
+        kind = type(node)
+        if kind is ast.Import or kind is ast.ImportFrom:
+            imports.append(node)
+        elif kind is ast.Assign:
+            assigns.append(node)
+        elif kind is ast.Call or kind is ast.Attribute or kind is ast.Name:
+            others.append(node)
+        elif kind is ast.Subscript and type(node.value) is ast.Call:
+            node.value._parent_is_subscript = True  # type: ignore[attr-defined]
+    # Imports and assignments first, so aliases are known wherever they are used.
+    for node in imports:
+        (visitor.visit_Import if type(node) is ast.Import else visitor.visit_ImportFrom)(node)
+    for node in assigns:
+        visitor.visit_Assign(node)
+    for node in others:
+        kind = type(node)
+        if kind is ast.Call:
+            visitor.visit_Call(node)
+        elif kind is ast.Attribute:
+            visitor.visit_Attribute(node)
+        else:
+            visitor.visit_Name(node)
 
 
 def _scan_files(scan: _Scan) -> None:
@@ -437,20 +528,26 @@ def _scan_files(scan: _Scan) -> None:
         if lower.endswith(COMPILED_SUFFIXES) or content.startswith(BINARY_MAGIC) and not lower.endswith(
                 (".png", ".jpg", ".jpeg", ".webp", ".svg", ".gif", ".ico")):
             scan.add("compiled-file", path, None,
-                     "is compiled or binary code, which cannot be reviewed; ship Python source only.")
+                     "is compiled, binary or archived code, which cannot be reviewed; ship Python source only.")
             continue
         if lower.endswith((".min.js", ".min.css")):
             scan.add("minified-file", path, None, "is minified; ship the readable source.")
         if lower.endswith(TEXT_SUFFIXES) or "." not in PurePosixPath(lower).name:
-            for label, pattern in SECRET_PATTERNS:
-                match = pattern.search(content)
-                if match:
-                    line = content.count(b"\n", 0, match.start()) + 1
-                    scan.add("secret", path, line,
-                             f"contains what looks like a {label}; remove it, revoke it, and read secrets from the "
-                             "plugin's configuration instead.")
+            # One pass with every pattern; the label of each kind found is reported once per file.
+            seen = set()
+            for match in SECRETS_RE.finditer(content):
+                label = SECRET_PATTERNS[int(match.lastgroup[1:])][0]
+                if label in seen:
+                    continue
+                seen.add(label)
+                line = content.count(b"\n", 0, match.start()) + 1
+                scan.add("secret", path, line,
+                         f"contains what looks like a {label}; remove it, revoke it, and read secrets from the "
+                         "plugin's configuration instead.")
         if lower.endswith(".py"):
             _scan_python(scan, path, content)
+        elif lower.endswith(".js"):
+            _scan_blobs(scan, path, content.decode("utf-8", "replace"))
 
 
 def _scan_scopes(scan: _Scan) -> None:
@@ -472,7 +569,7 @@ def _normalize_name(text: str) -> str:
 
 
 def _distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein (optimal string alignment) distance, cut short above `limit`."""
+    """Damerau-Levenshtein (optimal string alignment) distance, cut short as soon as it must exceed `limit`."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     previous2: list[int] = []
@@ -484,65 +581,135 @@ def _distance(a: str, b: str, limit: int) -> int:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
         previous2, previous = previous, current
     return previous[-1]
 
 
 def _scan_names(scan: _Scan) -> None:
     manifest = scan.package.manifest
-    mine = {("id", manifest.id), ("name", manifest.data.get("name", ""))}
+    mine = []
+    for kind, value in (("id", manifest.id), ("name", manifest.data.get("name", ""))):
+        lower = value.lower()
+        if len(lower) >= 4:
+            mine.append((kind, value, lower, _normalize_name(lower)))
     for other_id, other_name in scan.context.existing_plugins:
         if other_id == manifest.id:
             continue
-        for kind, value in mine:
-            for other in (other_id, other_name):
-                a, b = value.lower(), (other or "").lower()
+        for other in {other_id, other_name or ""}:
+            b = other.lower()
+            if len(b) < 4:
+                continue
+            normalized = None
+            for kind, value, a, a_normalized in mine:
                 limit = 1 if max(len(a), len(b)) < 10 else 2
-                if len(a) < 4 or len(b) < 4:
+                if abs(len(a) - len(b)) > limit + 2:
                     continue
-                if a == b or _normalize_name(a) == _normalize_name(b) or _distance(a, b, limit) <= limit:
+                if normalized is None:
+                    normalized = _normalize_name(b)
+                if a == b or a_normalized == normalized or _distance(a, b, limit) <= limit:
                     scan.add("typosquatting", "plugin.json", None,
                              f"the {kind} {value!r} is too close to the existing plugin {other_id!r} "
                              f"({other!r}); choose a distinct {kind}.")
                     return
 
 
-def _run_bandit(scan: _Scan) -> None:
-    python_files = {p: c for p, c in scan.package.files.items() if p.endswith(".py")}
-    if not python_files:
-        return
-    remaining = scan.deadline - time.monotonic()
-    if remaining <= 1:
-        raise ScanTimeout("no time left for bandit")
-    bandit = Path(sys.executable).with_name("bandit")
-    command = [str(bandit)] if bandit.exists() else [sys.executable, "-m", "bandit"]
-    with tempfile.TemporaryDirectory(prefix="aisq-scan-") as tmp:
-        for path, content in python_files.items():
-            target = Path(tmp, *PurePosixPath(path).parts)
+try:
+    BANDIT_VERSION = importlib_metadata.version("bandit")
+except importlib_metadata.PackageNotFoundError:  # the scan then errors when it needs bandit: fail closed
+    BANDIT_VERSION = "missing"
+
+
+class _Bandit:
+    """bandit over the package's Python files, in parallel subprocesses started before the other checks (they run
+    while the AST analysis does) and collected at the end. A crash or a timeout raises: the scan errors."""
+
+    def __init__(self, scan: _Scan):
+        self.scan = scan
+        self.tmp = tempfile.TemporaryDirectory(prefix="aisq-scan-")
+        self.processes: list[subprocess.Popen] = []
+        python_files = {p: c for p, c in scan.package.files.items() if p.endswith(".py")}
+        self.keys = {path: f"scan:bandit:{BANDIT_VERSION}:{hashlib.sha256(c).hexdigest()}"
+                     for path, c in python_files.items()}
+        self.scanned: list[str] = []
+        if scan.context.cache is not None and python_files:
+            cached = scan.context.cache.get_many(list(set(self.keys.values())))
+            for path in list(python_files):
+                issues = cached.get(self.keys[path])
+                if issues is not None:
+                    for issue in issues:
+                        self._add(path, issue)
+                    del python_files[path]
+        if not python_files:
+            return
+        self.scanned = list(python_files)
+        bandit = Path(sys.executable).with_name("bandit")
+        command = [str(bandit)] if bandit.exists() else [sys.executable, "-m", "bandit"]
+        chunks: list[list[str]] = [[] for _ in range(max(1, min(os.cpu_count() or 1, 4)))]
+        sizes = [0] * len(chunks)
+        for path, content in sorted(python_files.items(), key=lambda item: -len(item[1])):
+            target = Path(self.tmp.name, *PurePosixPath(path).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        try:
-            result = subprocess.run(
-                [*command, "-r", tmp, "-f", "json", "-q", "--exit-zero"],
-                capture_output=True, timeout=remaining, check=False,
-                env={"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": tmp},
-            )
-        except subprocess.TimeoutExpired:
-            raise ScanTimeout("bandit did not finish in time") from None
-        if result.returncode != 0:
-            raise RuntimeError(f"bandit failed (exit {result.returncode}): {result.stderr.decode()[-300:]}")
-        report = json.loads(result.stdout or b"{}")
+            smallest = sizes.index(min(sizes))
+            chunks[smallest].append(str(target))
+            sizes[smallest] += len(content)
+        for chunk in chunks:
+            if chunk:
+                self.processes.append(subprocess.Popen(
+                    [*command, "-f", "json", "-q", "--exit-zero", *chunk],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp.name,
+                    env={"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": self.tmp.name},
+                ))
+
+    def finish(self) -> None:
+        self.results: dict[str, list[dict]] = {}
+        for process in self.processes:
+            remaining = self.scan.deadline - time.monotonic()
+            try:
+                stdout, stderr = process.communicate(timeout=max(remaining, 0.01))
+            except subprocess.TimeoutExpired:
+                raise ScanTimeout("bandit did not finish in time") from None
+            if process.returncode != 0:
+                raise RuntimeError(f"bandit failed (exit {process.returncode}): {stderr.decode()[-300:]}")
+            self._collect(json.loads(stdout or b"{}"))
+        # Only a complete, successful run is remembered.
+        self._remember()
+
+    def _collect(self, report: dict) -> None:
         if report.get("errors"):
             first = report["errors"][0]
             raise RuntimeError(f"bandit could not read {first.get('filename')}: {first.get('reason')}")
+        by_file: dict[str, list[dict]] = {}
         for issue in report.get("results", []):
-            path = os.path.relpath(issue["filename"], tmp).replace(os.sep, "/")
-            severity = issue.get("issue_severity", "LOW").lower()
-            confidence = issue.get("issue_confidence", "LOW").lower()
-            blocking = severity == "high" and confidence in ("high", "medium")
-            scan.add("bandit", path, issue.get("line_number"),
-                     f"bandit {issue.get('test_id')} ({issue.get('test_name')}): {issue.get('issue_text')}",
-                     severity=severity, action="reject" if blocking else "warn")
+            path = os.path.relpath(issue["filename"], self.tmp.name).replace(os.sep, "/")
+            kept = {key: issue.get(key) for key in (
+                "issue_severity", "issue_confidence", "line_number", "test_id", "test_name", "issue_text")}
+            by_file.setdefault(path, []).append(kept)
+            self._add(path, kept)
+        self.results.update(by_file)
+
+    def _add(self, path: str, issue: dict) -> None:
+        severity = (issue.get("issue_severity") or "LOW").lower()
+        confidence = (issue.get("issue_confidence") or "LOW").lower()
+        blocking = severity == "high" and confidence in ("high", "medium")
+        self.scan.add("bandit", path, issue.get("line_number"),
+                      f"bandit {issue.get('test_id')} ({issue.get('test_name')}): {issue.get('issue_text')}",
+                      severity=severity, action="reject" if blocking else "warn")
+
+    def _remember(self) -> None:
+        if self.scan.context.cache is None or not self.scanned:
+            return
+        self.scan.context.cache.set_many(
+            {self.keys[path]: self.results.get(path, []) for path in self.scanned}, timeout=30 * 24 * 3600)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        self.tmp.cleanup()
 
 
 QUALITY_ITEMS = (
@@ -596,14 +763,20 @@ def scan(package, context: ScanContext) -> ScanResult:
     records `errored` (fail closed)."""
     started = time.monotonic()
     state = _Scan(package, context)
-    if package.sha256 in context.blocked_hashes:
-        state.add("blocklisted-hash", "(package)", None, f"The package is a known-bad file (sha256 {package.sha256}).")
-    _scan_files(state)
-    state.check_deadline()
-    _scan_scopes(state)
-    _scan_names(state)
-    if context.run_bandit:
-        _run_bandit(state)
+    bandit = _Bandit(state) if context.run_bandit else None
+    try:
+        if package.sha256 in context.blocked_hashes:
+            state.add("blocklisted-hash", "(package)", None,
+                      f"The package is a known-bad file (sha256 {package.sha256}).")
+        _scan_files(state)
+        state.check_deadline()
+        _scan_scopes(state)
+        _scan_names(state)
+        if bandit is not None:
+            bandit.finish()
+    finally:
+        if bandit is not None:
+            bandit.close()
     state.check_deadline()
     quality = quality_score(package, context.quality_minimum)
     if not quality["passed"]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -299,6 +300,7 @@ def scan_context_for(*, developer: Developer | None) -> ScanContext:
         monitor_only=set(getattr(settings, "SCAN_MONITOR_ONLY_RULES", [])),
         quality_minimum=settings.QUALITY_MIN_SCORE,
         timeout=float(getattr(settings, "SCAN_TIMEOUT_SECONDS", 120)),
+        cache=caches["default"],
     )
 
 

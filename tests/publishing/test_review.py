@@ -143,7 +143,7 @@ def test_a_scanner_crash_or_timeout_is_errored_and_blocks_publication(submit, se
     def crash(*args, **kwargs):
         raise RuntimeError("scanner exploded")
 
-    monkeypatch.setattr(scanner, "_run_bandit", crash)
+    monkeypatch.setattr(scanner._Bandit, "finish", crash)
     version = submit()
     assert version.status == "errored"
     assert "scanner exploded" in version.submission.scan_error

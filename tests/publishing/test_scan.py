@@ -99,11 +99,38 @@ def test_a_typosquatted_name_is_rejected(tmp_path):
     ("open('../../outside', mode='a')\n", "write-outside-data"),
     ("eval(input())\n", "dangerous-call"),
     ("import socket\n", "dangerous-import"),
+    ("\uff45\uff56\uff41\uff4c(input())\n", "dangerous-call"),  # fullwidth "eval": Python reads it as eval
+    ("import sys\nsys.modules['os'].system('id')\n", "dangerous-import"),
+    ("from builtins import *\n", "dangerous-import"),
 ])
 def test_dangerous_code(tmp_path, source, rule):
     code, report = scan_file(tmp_path, build(GOOD_SOURCE + "\n" + source), "--no-bandit")
     assert code == 1
     assert rule in rules(report), report["findings"]
+
+
+def test_a_non_utf8_source_encoding_is_obfuscation(tmp_path):
+    source = b"# -*- coding: utf-7 -*-\n+AGUAdgBhAGw-('1')\n"
+    code, report = scan_file(tmp_path, build(files={"helper.py": source}), "--no-bandit")
+    assert code == 1
+    assert "obfuscated-blob" in rules(report)
+
+
+def test_scope_use_through_aliases_is_found(tmp_path):
+    source = GOOD_SOURCE + "\n\ndef tell(ctx, text):\n    comms = ctx.api.communication\n" \
+                           "    comms.sendEmail(text)\n"
+    code, report = scan_file(tmp_path, build(source), "--no-bandit")
+    assert code == 1
+    finding = next(f for f in report["findings"] if f["rule"] == "undeclared-scope")
+    assert "users:message" in finding["message"]
+
+
+def test_nested_archives_are_refused(tmp_path):
+    from tests.publishing.packages import raw_zip
+
+    code, report = scan_file(tmp_path, build(files={"vendor/lib.zip": raw_zip([("x.py", "import os")])}),
+                             "--no-bandit")
+    assert code == 1 and "compiled-file" in rules(report)
 
 
 def test_compiled_and_minified_files_are_refused(tmp_path):

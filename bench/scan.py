@@ -1,0 +1,158 @@
+"""Benchmark of the publishing scan: a ~5 MB package of 500 Python files, time to verdict (validation + security
+scan + quality score) against the time to merely unzip the same package, measured in the same run.
+
+Target (issue 5): verdict ≤ 10× unzip, and under 5 s on this machine.
+
+    .venv/bin/python bench/scan.py [--files 500] [--repeat 3]
+"""
+
+import argparse
+import io
+import os
+import random
+import statistics
+import string
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import json  # noqa: E402
+
+from developers.scanner import ScanContext, scan_safely  # noqa: E402
+from runtime.api import read_package  # noqa: E402
+from tests.publishing.packages import manifest  # noqa: E402
+
+
+def _word(rng: random.Random, n: int = 8) -> str:
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(n))
+
+
+def python_module(rng: random.Random, target_bytes: int, *, reflective: bool = False) -> str:
+    """Ordinary-looking plugin code: functions, classes, dicts, strings, comments, Plugin API calls. A `reflective`
+    module also uses getattr and open (inside the data dir), which sends it through the full AST analysis."""
+    parts = ['"""Generated module for the scan benchmark."""\n\nimport json\nimport math\n\n']
+    size = 0
+    while size < target_bytes:
+        name = _word(rng)
+        words = " ".join(_word(rng, rng.randint(3, 9)) for _ in range(rng.randint(4, 12)))
+        block = (
+            f"# {words}\n"
+            f"class {name.title()}Helper:\n"
+            f"    \"\"\"{words}.\"\"\"\n\n"
+            f"    def __init__(self, context, limit={rng.randint(1, 999)}):\n"
+            f"        self.context = context\n        self.limit = limit\n"
+            f"        self.labels = {{'{_word(rng)}': {rng.randint(0, 99)}, '{_word(rng)}': '{_word(rng, 12)}'}}\n\n"
+            f"    def {_word(rng)}(self, values):\n"
+            f"        total = 0\n"
+            f"        for index, value in enumerate(values):\n"
+            f"            if value > self.limit and index % {rng.randint(2, 9)}:\n"
+            f"                total += math.sqrt(value) * {rng.random():.4f}\n"
+            f"            else:\n                total -= value\n"
+            f"        self.context.storage.set('{name}', json.dumps({{'total': total}}))\n"
+            f"        return total\n\n"
+            f"    def {_word(rng)}(self, text):\n"
+            f"        return self.context.call('ai.analyzeText', text=text, analysis='{_word(rng, 6)}')\n\n\n"
+        )
+        if reflective and not size:
+            block += (f"def load_{name}(obj, key):\n    value = getattr(obj, key, None)\n"
+                      f"    with open('/data/{name}.json', 'w') as handle:\n        handle.write(str(value))\n"
+                      f"    return value\n\n\n")
+        parts.append(block)
+        size += len(block)
+    return "".join(parts)
+
+
+def build_package(files: int, target_zip_bytes: int, seed: int = 7) -> bytes:
+    rng = random.Random(seed)
+    # Generated source deflates about 3:1; aim the unpacked size so the zip lands near the target.
+    per_file = int(target_zip_bytes * 3.1 / files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("plugin.json", json.dumps(manifest("bench-plugin", permissions=[
+            {"scope": "ai:use", "reason": "Analyse text."}])))
+        zf.writestr("plugin.py", "def init(context):\n    return context\n")
+        zf.writestr("icon.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        zf.writestr("README.md", "# Bench\n")
+        zf.writestr("tests/test_plugin.py", "def test_ok():\n    assert True\n")
+        for i in range(files - 5):
+            # One module in five uses getattr/open: those go through the full AST analysis.
+            zf.writestr(f"pkg/mod_{i:03d}.py", python_module(rng, per_file, reflective=i % 5 == 0))
+    return buffer.getvalue()
+
+
+class DictCache:
+    """The two methods of Django's cache API the scanner uses, in memory."""
+
+    def __init__(self):
+        self.data = {}
+
+    def get_many(self, keys):
+        return {k: self.data[k] for k in keys if k in self.data}
+
+    def set_many(self, mapping, timeout=None):
+        self.data.update(mapping)
+
+
+def unzip_only(data: bytes) -> int:
+    total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            total += len(zf.read(info))
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--megabytes", type=float, default=5.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    data = build_package(args.files, int(args.megabytes * 1024 * 1024))
+    unpacked = unzip_only(data)
+    print(f"package: {len(data) / 1e6:.2f} MB zip, {args.files} files, {unpacked / 1e6:.2f} MB unpacked")
+
+    def timed(fn, repeat):
+        times = []
+        result = None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), result
+
+    baseline, _ = timed(lambda: unzip_only(data), max(args.repeat, 5))
+    validate, package = timed(lambda: read_package(data), args.repeat)
+    context = ScanContext(existing_plugins=[(f"plugin-{i}", f"Plugin {i}") for i in range(2000)], timeout=600)
+    without_bandit, _ = timed(lambda: scan_safely(package, ScanContext(**{**context.__dict__, "run_bandit": False})),
+                              args.repeat)
+    full, result = timed(lambda: scan_safely(read_package(data), context), args.repeat)
+    # An update whose files are unchanged (or libraries many plugins vendor): bandit's per-file results are cached.
+    cache = DictCache()
+    warm_context = ScanContext(**{**context.__dict__, "cache": cache})
+    scan_safely(package, warm_context)
+    warm, warm_result = timed(lambda: scan_safely(read_package(data), warm_context), args.repeat)
+    assert warm_result.verdict == result.verdict
+    error = f" error: {result.error}" if result.error else ""
+    print(f"verdict: {result.verdict} ({len(result.findings)} findings){error}")
+    print(f"{'step':<42}{'median s':>10}{'× unzip':>10}")
+    print(f"{'baseline: unzip every entry (zipfile)':<42}{baseline:>10.3f}{1:>10.1f}")
+    print(f"{'validation only (read_package)':<42}{validate:>10.3f}{validate / baseline:>10.1f}")
+    print(f"{'scan without bandit (AST, secrets, names)':<42}{without_bandit:>10.3f}{without_bandit / baseline:>10.1f}")
+    print(f"{'time to verdict (validate + full scan)':<42}{full:>10.3f}{full / baseline:>10.1f}")
+    print(f"{'same, bandit results cached per file':<42}{warm:>10.3f}{warm / baseline:>10.1f}")
+    print(f"target: ≤ 10× unzip ({'met' if full <= 10 * baseline else 'NOT met'}), "
+          f"< 5 s ({'met' if full < 5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
