@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -646,6 +647,11 @@ class _Bandit:
         self.scanned = list(python_files)
         bandit = Path(sys.executable).with_name("bandit")
         command = [str(bandit)] if bandit.exists() else [sys.executable, "-m", "bandit"]
+        # bandit stops on its own at the deadline, even if this process is killed first (no orphan left running).
+        limit = shutil.which("timeout")
+        if limit:
+            seconds = max(1, int(scan.deadline - time.monotonic()) + 1)
+            command = [limit, "--kill-after=5", str(seconds), *command]
         chunks: list[list[str]] = [[] for _ in range(max(1, min(os.cpu_count() or 1, 4)))]
         sizes = [0] * len(chunks)
         for path, content in sorted(python_files.items(), key=lambda item: -len(item[1])):

@@ -511,10 +511,39 @@ def version_yank(*, submission: Submission, actor, reason: str) -> Submission:
             body=f"{version.plugin_id} {version.version} was withdrawn from the marketplace.\n\nReason:\n{reason}",
             link=f"/developer/versions/{version.pk}/",
         )
-        told = getattr(runtime_api, "installations_notify_yanked", None)
-        if told is not None:
-            told(plugin_version=version, reason=reason)
+        from developers import tasks
+
+        version_id = str(version.pk)
+        transaction.on_commit(lambda: tasks.notify_yanked_installations.delay(version_id))
         return submission
+
+
+def yanked_installations_notify(*, version_id) -> int:
+    """Tell everyone whose installation runs a yanked version (a platform notification each), and drop the
+    runtime's caches of that version. Idempotent: a user already told is not told twice."""
+    from host import api as host_api
+
+    submission = Submission.objects.select_related("version__plugin").filter(version_id=version_id).first()
+    if submission is None or submission.version.status != "yanked":
+        return 0
+    version = submission.version
+    refresh = getattr(runtime_api, "plugin_caches_invalidate", None)
+    if refresh is not None:
+        refresh(plugin_id=version.plugin_id, version=version.version)
+    title = f"{version.plugin.name} {version.version} was withdrawn"
+    link = f"/plugins/{version.plugin_id}/"
+    users = {installation.user for installation in
+             version.installations.exclude(status="uninstalled").select_related("user")}
+    sent = 0
+    for user in users:
+        if user.notifications.filter(title=title[:255], link=link).exists():
+            continue  # told already (the task ran before)
+        with transaction.atomic():
+            host_api.notification_send(
+                user=user, title=title[:255], link=link,
+                body=f"The marketplace withdrew this version: {version.yank_reason} Update or uninstall the plugin.")
+        sent += 1
+    return sent
 
 
 def plugin_featured_set(*, plugin_id: str, actor, featured: bool, reason: str = "") -> None:

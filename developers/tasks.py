@@ -27,3 +27,8 @@ def notify_review_team(version_id: str) -> int:
              autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_notice_email(notice_id: str) -> bool:
     return services.notice_email_send(notice_id=notice_id)
+
+
+@shared_task(name="developers.notify_yanked_installations", acks_late=True, time_limit=300, soft_time_limit=240)
+def notify_yanked_installations(version_id: str) -> int:
+    return services.yanked_installations_notify(version_id=version_id)

@@ -186,6 +186,10 @@ def test_yank_falls_back_to_the_previous_version(console, submit, reviewer, djan
     two = submit(version="1.1.0")
     services.submission_decide(submission=two.submission, reviewer=reviewer, decision="approve", reason="ok")
     assert Plugin.objects.get(pk="quiz-helper").version == "1.1.0"
+    from tests.factories import InstallationFactory
+
+    teacher = UserFactory(username="teacher")
+    InstallationFactory(plugin=two.plugin, plugin_version=two, version="1.1.0", user=teacher)
 
     decide(console, two, "yank", reason="", capture=django_capture_on_commit_callbacks)
     two.refresh_from_db()
@@ -196,6 +200,10 @@ def test_yank_falls_back_to_the_previous_version(console, submit, reviewer, djan
     assert two.status == "yanked" and two.yank_reason == "Leaks learner names."
     assert Plugin.objects.get(pk="quiz-helper").version == "1.0.0"
     assert ReviewAudit.objects.filter(action="yank", reason="Leaks learner names.").exists()
+    told = teacher.notifications.get()
+    assert "withdrawn" in told.title and "Leaks learner names." in told.body
+    services.yanked_installations_notify(version_id=two.pk)  # a second delivery tells nobody twice
+    assert teacher.notifications.count() == 1
 
     services.version_yank(submission=one.submission, actor=reviewer, reason="Also bad.")
     plugin = Plugin.objects.get(pk="quiz-helper")
