@@ -27,11 +27,10 @@ from django.db.models import (
     Subquery,
     Value,
     When,
-    Window,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import TextField
-from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now, RowNumber
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
 
 import runtime.api as runtime_api
 from aisquare_plugin_sdk.manifest import Version
@@ -266,23 +265,34 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Pl
     return queryset, rank
 
 
-def _ordering(queryset: QuerySet[Plugin], rank, sort: str) -> tuple[QuerySet[Plugin], list]:
-    """The queryset with the sort's computed keys, and the ORDER BY (always ending on the id, so pages are stable)."""
+def _ordering(queryset: QuerySet[Plugin], rank, sort: str) -> tuple[QuerySet[Plugin], list[tuple]]:
+    """The queryset with the sort's computed keys, and the sort as (expression, descending, nulls_last) triples,
+    always ending on the id so that pages are stable."""
+    desc, asc = True, False
     if sort == "relevance":
         boost = _quality_boost()
         queryset = queryset.alias(score=rank * boost if rank is not None else boost)
-        return queryset, [F("score").desc(), F("downloads").desc(), F("id").asc()]
+        return queryset, [(F("score"), desc, False), (F("downloads"), desc, False), (F("id"), asc, False)]
     if sort == "popular":
-        return queryset, [F("downloads").desc(), F("rating_average").desc(), F("id").asc()]
+        return queryset, [(F("downloads"), desc, False), (F("rating_average"), desc, False), (F("id"), asc, False)]
     if sort == "rating":
-        return queryset, [F("rating_average").desc(), F("rating_count").desc(), F("downloads").desc(), F("id").asc()]
+        return queryset, [(F("rating_average"), desc, False), (F("rating_count"), desc, False),
+                          (F("downloads"), desc, False), (F("id"), asc, False)]
     if sort == "newest":
-        return queryset, [F("published_at").desc(nulls_last=True), F("created_at").desc(), F("id").asc()]
+        return queryset, [(F("published_at"), desc, True), (F("created_at"), desc, False), (F("id"), asc, False)]
     if sort == "price":
-        return queryset, [F("price").asc(), F("name").asc(), F("id").asc()]
+        return queryset, [(F("price"), asc, False), (F("name"), asc, False), (F("id"), asc, False)]
     if sort == "trending":
-        return queryset.alias(trend=_trending()), [F("trend").desc(), F("downloads").desc(), F("id").asc()]
+        queryset = queryset.alias(trend=_trending())
+        return queryset, [(F("trend"), desc, False), (F("downloads"), desc, False), (F("id"), asc, False)]
     raise ValueError(f"unknown sort {sort!r}")
+
+
+def _order_by_sql(table: str, ordering: list[tuple]) -> str:
+    return ", ".join(
+        f"{table}.k{n} {'DESC' if descending else 'ASC'}{' NULLS LAST' if nulls_last else ''}"
+        for n, (_, descending, nulls_last) in enumerate(ordering)
+    )
 
 
 _RATING_BUCKET_SQL = (
@@ -292,23 +302,27 @@ _RATING_BUCKET_SQL = (
 
 
 def _page_and_facets(queryset: QuerySet[Plugin], rank, params: SearchParams) -> tuple[list[str], int, dict]:
-    """The page's ids, the total and the facets in ONE statement: the matching rows are read once (a CTE with each
-    row's position in the sort), then grouped per category, pricing model, rating bucket and tag, and sliced."""
+    """The page's ids, the total and the facets in ONE statement: the matching rows are read once into a CTE with
+    their sort keys, then grouped per category, pricing model, rating bucket and tag, and the page is taken with a
+    top-N sort (no full sort of every match)."""
     queryset, ordering = _ordering(queryset, rank, params.sort)
+    keys = {f"k{n}": expression for n, (expression, _, _) in enumerate(ordering)}
     sql, sql_params = (
-        queryset.annotate(position=Window(RowNumber(), order_by=ordering))
+        queryset.annotate(**keys)
         .order_by()
-        .values("id", "position", "category", "pricing_model", "rating_average", "rating_count", "tags")
+        .values("id", *keys, "category", "pricing_model", "rating_average", "rating_count", "tags")
         .query.sql_with_params()
     )
     if connection.vendor == "postgresql":
         materialized, tags = "MATERIALIZED ", "jsonb_array_elements_text(m.tags) AS t(value)"
     else:
         materialized, tags = "", "json_each(m.tags) AS t"
-    # `sql` is compiled by Django from the queryset, its values bound as `sql_params`; only integers are added.
+    # `sql` is compiled by Django from the queryset, its values bound as `sql_params`; the ORDER BY names only the
+    # CTE's own key columns; limit and offset are bound parameters.
     statement = (
         f"WITH m AS {materialized}({sql}) "  # noqa: S608
-        "SELECT 'page', m.id, m.position FROM m WHERE m.position > %s AND m.position <= %s "
+        f"SELECT 'page', p.id, ROW_NUMBER() OVER (ORDER BY {_order_by_sql('p', ordering)}) FROM "
+        f"(SELECT * FROM m ORDER BY {_order_by_sql('m', ordering)} LIMIT %s OFFSET %s) AS p "
         "UNION ALL SELECT 'category', m.category, COUNT(*) FROM m GROUP BY m.category "
         "UNION ALL SELECT 'pricing', m.pricing_model, COUNT(*) FROM m GROUP BY m.pricing_model "
         f"UNION ALL SELECT 'rating', {_RATING_BUCKET_SQL}, COUNT(*) FROM m GROUP BY 2 "
@@ -316,7 +330,7 @@ def _page_and_facets(queryset: QuerySet[Plugin], rank, params: SearchParams) -> 
         f"GROUP BY t.value ORDER BY n DESC, t.value LIMIT {TOP_TAGS}) AS top_tags"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*sql_params, params.offset, params.offset + params.limit])
+        cursor.execute(statement, [*sql_params, params.limit, params.offset])
         rows = cursor.fetchall()
     facets = {
         "category": dict.fromkeys(Category.values, 0),
