@@ -178,7 +178,7 @@ def run(runs: int) -> None:
     ids = list(Plugin.objects.values_list("pk", flat=True)[:5000])
     for params in queries:  # warm-up: plans, caches, connections
         selectors.plugin_search(params=params)
-    lookup, searched, totals = [], [], {}
+    lookup, searched, totals, per_query = [], [], {}, {}
     for n in range(runs):
         started = time.perf_counter()
         Plugin.objects.filter(pk=rng.choice(ids)).first()
@@ -188,12 +188,14 @@ def run(runs: int) -> None:
         result = selectors.plugin_search(params=params)
         searched.append((time.perf_counter() - started) * 1000)
         totals[params.query] = result.total
+        per_query.setdefault(params.query, []).append(searched[-1])
     reset_queries()
     count = Plugin.objects.count()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"catalogue: {count:,} plugins, {runs} runs of each, PostgreSQL {connection.pg_version // 10000}, "
           f"{os.cpu_count()} cores, load average {load} (figures scale with the machine's load; compare to baseline)")
-    print(f"  matches per query: {', '.join(f'{q!r}={t:,}' for q, t in totals.items())}")
+    for query, samples in per_query.items():
+        print(f"  {query!r:24} {totals[query]:7,} matches   p50 {statistics.median(samples):7.2f} ms")
     lp50, lp95 = percentiles(lookup)
     sp50, sp95 = percentiles(searched)
     print(f"  baseline  primary-key lookup           p50 {lp50:6.2f} ms   p95 {lp95:6.2f} ms")
