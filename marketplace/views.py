@@ -239,7 +239,7 @@ def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
             org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
             services.plugin_install(plugin_id=plugin.pk, user=request.user, granted_scopes=granted, org=org)
         except ServiceError as error:
-            context["error"] = error.message
+            context.update({"error": error.message, "payment_required": error.status_code == 402})
             return render(request, "marketplace/install.html", context, status=error.status_code)
         except ValidationError as error:
             context["error"] = "; ".join(error.messages)

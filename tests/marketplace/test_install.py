@@ -208,6 +208,7 @@ def test_consent_page_for_a_paid_plugin_says_payment_is_required(client, user):
 
     assert response.status_code == 402
     assert "payment is required" in response.content.decode()
+    assert 'href="/plugins/premium/buy/"' in response.content.decode()
 
 
 def test_consent_page_post_needs_the_csrf_token(user):
