@@ -1,5 +1,6 @@
 """The payment gateway interface: what the revenue services ask of Stripe or of the local test gateway."""
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -84,6 +85,9 @@ class Gateway(Protocol):
     def transfer_create(self, *, amount: Decimal, currency: str, destination: str, idempotency_key: str,
                         payout_id: str, description: str, metadata: dict) -> TransferResult:
         """Send a payout to a connected account, keyed so that the same payout can never be sent twice."""
+
+    def batch(self) -> AbstractContextManager:
+        """The context in which a run of transfers is made (the local gateway records them in one transaction)."""
 
     def onboarding_link(self, *, account_id: str, email: str, refresh_url: str, return_url: str) -> OnboardingLink:
         """Create the connected account if needed and return where the developer completes onboarding."""

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from revenue.gateways.base import CheckoutResult, GatewayError, OnboardingLink, PriceRef, TransferResult
@@ -21,17 +21,14 @@ class LocalGateway:
 
     def _record(self, *, kind: str, key: str, amount: Decimal, currency: str, reference: str = "",
                 metadata: dict | None = None) -> LocalGatewayRecord:
-        existing = LocalGatewayRecord.objects.filter(idempotency_key=key).first()
-        if existing:
-            return existing
-        try:
-            with transaction.atomic():
-                return LocalGatewayRecord.objects.create(
-                    id=f"local_{kind}_{uuid.uuid4().hex[:24]}", kind=kind, idempotency_key=key, amount=amount,
-                    currency=currency, reference=reference, metadata=metadata or {},
-                )
-        except IntegrityError:
-            return LocalGatewayRecord.objects.get(idempotency_key=key)
+        # Insert-or-keep in one statement, like a gateway that dedupes on the idempotency key: on a repeated key
+        # the row already recorded is kept and its id returned.
+        (record,) = LocalGatewayRecord.objects.bulk_create(
+            [LocalGatewayRecord(id=f"local_{kind}_{uuid.uuid4().hex[:24]}", kind=kind, idempotency_key=key,
+                                amount=amount, currency=currency, reference=reference, metadata=metadata or {})],
+            update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],
+        )
+        return record
 
     def price_setup(self, *, plugin_id, name, model, amount, currency, interval, product_ref=""):
         return PriceRef(product_ref=product_ref or f"local_prod_{plugin_id}",
@@ -81,6 +78,12 @@ class LocalGateway:
                               reference=destination, metadata={**metadata, "payout_id": payout_id})
         return TransferResult(transfer_id=record.id, amount=record.amount, currency=record.currency,
                               metadata=record.metadata)
+
+    def batch(self):
+        # Its records live in our own database: one commit for a run of transfers instead of one each. A crash
+        # rolls them back, which is right for a gateway that moved nothing: the payouts stay in processing and the
+        # retry records them again.
+        return transaction.atomic()
 
     def onboarding_link(self, *, account_id, email, refresh_url, return_url):
         # The local gateway has no hosted onboarding: the portal shows a form instead.

@@ -8,6 +8,7 @@ bring in (revenue/webhooks.py turns the ones that move money into ledger rows).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -133,6 +134,10 @@ class StripeGateway:
         )
         return TransferResult(transfer_id=transfer["id"], amount=Decimal(amount), currency=currency,
                               metadata=dict(transfer.get("metadata") or {}))
+
+    def batch(self):
+        # Each transfer is its own HTTP call keyed by its payout: nothing to group, and no transaction held open.
+        return nullcontext()
 
     def onboarding_link(self, *, account_id, email, refresh_url, return_url):
         if not account_id:

@@ -110,8 +110,16 @@ def test_developers_without_a_payout_account_carry_over(db):
 
 
 class FlakyGateway(LocalGateway):
+    """The local gateway made to fail, or to crash the worker right after a transfer. Like an external gateway,
+    its transfers stand on their own (no batch transaction), so a crash after one leaves it made."""
+
     failures = 0
     crash_after_transfer = False
+
+    def batch(self):
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     def transfer_create(self, **kwargs):
         if FlakyGateway.failures:
@@ -258,3 +266,14 @@ def test_the_beat_task_creates_payouts_and_queues_the_sends(developer, django_ca
         result = tasks.run_payouts.delay("2026-10").get()
     assert result == {"created": 1, "queued": 1}
     assert Payout.objects.get().status == "paid"
+
+
+def test_the_developer_is_told_after_the_payout_commits(developer, django_capture_on_commit_callbacks, mailoutbox):
+    from developers.models import DeveloperNotice
+
+    sale(paid_plugin(developer=developer), "50.00", "pi_1")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payouts_run(period=PERIOD)
+    notice = DeveloperNotice.objects.get(developer=developer)
+    assert notice.subject == "Payout of 35.00 USD sent"
+    assert Payout.objects.get().transfer_id in notice.body

@@ -1,0 +1,239 @@
+"""The monthly payout run at scale (issue 8), printed next to a floor measured in the same run.
+
+1,000,000 ledger rows over 10,000 developers (COPY into a PostgreSQL database of its own, `aisquare_bench_payouts`,
+recreated each run, tables built from the models). Measured:
+
+- floor: one `SELECT developer_id, currency, SUM(developer_share) ... GROUP BY` over the same unpaid rows;
+- `payouts_create`: the claiming step alone (aggregate, bulk insert, link rows, sum them): its query count must not
+  depend on rows or developers;
+- the whole run (`payouts_run`, as `manage.py run_payouts` does it, local gateway): time and query count;
+- the same run over 100,000 rows for the same developers, to show queries grow with developers, not with rows.
+
+Target: the 1M-row run in <= 60 s.
+
+    .venv/bin/python bench/payouts.py [--rows 1000000] [--developers 10000]
+"""
+
+import argparse
+import io
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = "aisquare_bench_payouts"
+
+
+def database_urls() -> tuple[str, str]:
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aisquare")
+    parts = urlsplit(base)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("bench/payouts.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def recreate_database(admin_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")  # only this benchmark uses it
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def setup_django(bench_url: str) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("CACHE_URL", None)
+    # Tasks queued by the run (payout e-mails) are published, as to Redis in production, not run inline.
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    import django
+    from django.conf import settings
+
+    django.setup()
+    # Build the tables from the models, as the test suite does (dj-stripe's migrations alone take ~35 s).
+    from django.apps import apps
+
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def seed(developers: int) -> tuple[list, list]:
+    """Developers, one plugin each, and payout accounts for nine in ten (the tenth carries over), via the ORM."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from developers.models import Developer
+    from marketplace.models import Plugin
+    from revenue.models import PayoutAccount
+
+    password = make_password("bench-password-not-used")
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"bench{i}", email=f"bench{i}@example.test", password=password)
+         for i in range(developers)], batch_size=5000)
+    devs = Developer.objects.bulk_create(
+        [Developer(user=u, company_name=f"Studio {i}") for i, u in enumerate(users)], batch_size=5000)
+    now = timezone.now()
+    plugins = Plugin.objects.bulk_create(
+        [Plugin(id=f"bench-plugin-{i}", developer=d, name=f"Plugin {i}", category="assessment",
+                pricing={"model": "one_time", "price": "9.99", "currency": "USD"}, pricing_model="one_time",
+                price=Decimal("9.99"), published_at=now) for i, d in enumerate(devs)], batch_size=5000)
+    PayoutAccount.objects.bulk_create(
+        [PayoutAccount(developer=d, gateway="local", account_id=f"acct-{i}", payouts_enabled=True)
+         for i, d in enumerate(devs) if i % 10], batch_size=5000)
+    return [d.pk for d in devs], [p.pk for p in plugins]
+
+
+def copy(cursor, table: str, columns: list[str], data: io.StringIO) -> None:
+    data.seek(0)
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as pipe:
+        while chunk := data.read(1 << 20):
+            pipe.write(chunk)
+
+
+def ledger(rows: int, developer_ids: list, plugin_ids: list, month: date, tag: str) -> None:
+    """`rows` money events spread over every developer, with the fee split exactly as the ledger does it."""
+    from django.db import connection
+
+    from revenue import money
+
+    rng = random.Random(rows)
+    created = datetime(month.year, month.month, 15, tzinfo=UTC).isoformat()
+    rate = Decimal("0.30")
+    prices = [Decimal(p) for p in ("0.99", "1.99", "4.99", "9.99", "19.99", "49.00")]
+    splits = {p: money.split(p, "USD", rate) for p in prices}
+    columns = ["id", "plugin_id", "developer_id", "transaction_type", "amount", "currency", "platform_fee",
+               "developer_share", "payment_status", "period_start", "period_end", "external_id", "created_at"]
+    batch = 200_000
+    with connection.cursor() as cursor:
+        for start in range(0, rows, batch):
+            buf = io.StringIO()
+            for n in range(start, min(rows, start + batch)):
+                d = n % len(developer_ids)
+                price = prices[rng.randrange(len(prices))]
+                fee, share = splits[price]
+                buf.write(f"{uuid.uuid4()}\t{plugin_ids[d]}\t{developer_ids[d]}\tpurchase\t{price}\tUSD\t{fee}\t"
+                          f"{share}\tsucceeded\t{month}\t{month}\tpi_{tag}_{n}\t{created}\n")
+            copy(cursor, "plugin_revenue", columns, buf)
+        cursor.execute("ANALYZE plugin_revenue")
+
+
+class QueryLog:
+    """Counts and times every statement (CaptureQueriesContext keeps only the last 9,000)."""
+
+    def __init__(self):
+        self.count, self.slowest = 0, []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.count += 1
+            self.slowest.append((time.perf_counter() - started, sql[:110]))
+            if len(self.slowest) > 200:
+                self.slowest = sorted(self.slowest, reverse=True)[:5]
+
+
+def measure(label: str, fn, *, show_slowest: bool = False):
+    from django.db import connection
+
+    log = QueryLog()
+    with connection.execute_wrapper(log):
+        started = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - started
+    print(f"  {label:<58} {elapsed:8.2f} s {log.count:>9,} queries   {result}")
+    if show_slowest:
+        for seconds, sql in sorted(log.slowest, reverse=True)[:3]:
+            print(f"      {seconds:6.2f} s  {sql}")
+    return elapsed, log.count, result
+
+
+def floor_query(month: date):
+    from django.db import connection
+
+    cutoff = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT developer_id, currency, SUM(developer_share) FROM plugin_revenue "
+                "WHERE payment_status = 'succeeded' AND payout_id IS NULL AND created_at < %s "
+                "GROUP BY developer_id, currency", [cutoff])
+            return f"{len(cursor.fetchall()):,} groups"
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--developers", type=int, default=10_000)
+    args = parser.parse_args()
+
+    admin_url, bench_url = database_urls()
+    recreate_database(admin_url)
+    setup_django(bench_url)
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from revenue import services
+    from revenue.models import Payout
+
+    print(f"payout run, {args.rows:,} ledger rows over {args.developers:,} developers "
+          f"(PostgreSQL {BENCH_DB}, minimum {settings.PAYOUT_MINIMUM})")
+    t0 = time.perf_counter()
+    developer_ids, plugin_ids = seed(args.developers)
+    small_month, big_month = date(2026, 9, 1), date(2026, 10, 1)
+    small_rows = max(args.rows // 10, args.developers)
+    ledger(small_rows, developer_ids, plugin_ids, small_month, "small")
+    print(f"  seeded {args.developers:,} developers and {small_rows:,} rows in {time.perf_counter() - t0:.1f} s")
+
+    print(f"\n{small_rows:,} rows (September):")
+    measure("floor: SUM ... GROUP BY over the unpaid rows", floor_query(small_month))
+    _, small_queries, _ = measure("payout run (create + send every payout)",
+                                  lambda: services.payouts_run(period=small_month))
+    small_payouts = Payout.objects.filter(period_start=small_month).count()
+
+    t0 = time.perf_counter()
+    ledger(args.rows, developer_ids, plugin_ids, big_month, "big")
+    print(f"\n{args.rows:,} rows (October), copied in {time.perf_counter() - t0:.1f} s:")
+    floor_time, _, _ = measure("floor: SUM ... GROUP BY over the unpaid rows", floor_query(big_month))
+
+    def create_only():
+        with transaction.atomic():
+            created = services.payouts_create(period=big_month)
+            transaction.set_rollback(True)  # measured alone, then undone for the full run below
+        return f"{created:,} payouts"
+
+    measure("payouts_create alone (claim rows, sum them)", create_only, show_slowest=True)
+    run_time, big_queries, counts = measure("payout run (create + send every payout)",
+                                            lambda: services.payouts_run(period=big_month))
+    big_payouts = Payout.objects.filter(period_start=big_month).count()
+    again_time, again_queries, _ = measure("the same run again (idempotent: nothing to pay)",
+                                           lambda: services.payouts_run(period=big_month))
+
+    print("\nsummary")
+    print(f"  payout run over {args.rows:,} rows: {run_time:.1f} s (target <= 60 s) "
+          f"= {run_time / floor_time:.0f}x the GROUP BY floor ({floor_time:.2f} s)")
+    print(f"  queries: {small_queries:,} for {small_payouts:,} payouts over {small_rows:,} rows, "
+          f"{big_queries:,} for {big_payouts:,} payouts over {args.rows:,} rows "
+          f"({big_queries / max(big_payouts, 1):.1f} per payout): they follow developers, not rows")
+    print(f"  {'OK' if run_time <= 60 else 'OVER TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
