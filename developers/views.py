@@ -2,6 +2,7 @@
 Views parse input, call one service or selector, and render."""
 
 from django.core.exceptions import PermissionDenied
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -63,12 +64,14 @@ class DeveloperPluginsView(DeveloperAPIView):
     def get_throttles(self):
         return [ScopedRateThrottle()] if self.request.method == "POST" else super().get_throttles()
 
-    @extend_schema(summary="List your plugins with each version's status, findings and reviewer notes")
+    @extend_schema(summary="List your plugins with each version's status, findings and reviewer notes",
+                   responses=OpenApiTypes.OBJECT, operation_id="developer_plugins_list")
     def get(self, request):
         developer = _developer(request)
         return Response({"results": selectors.developer_plugins_overview(developer=developer)})
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer}, summary="Upload a plugin package")
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, summary="Upload a plugin package",
+                   responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         developer = _developer(request)
         version = services.submission_upload(
@@ -91,15 +94,17 @@ class DeveloperPluginDetailView(DeveloperAPIView):
     def get_throttles(self):
         return [ScopedRateThrottle()] if self.request.method == "PUT" else super().get_throttles()
 
-    @extend_schema(summary="One of your plugins with its versions")
+    @extend_schema(summary="One of your plugins with its versions", responses=OpenApiTypes.OBJECT,
+                   operation_id="developer_plugin_retrieve")
     def get(self, request, plugin_id):
         developer = _developer(request)
         selectors.access_plugin_by_id(developer=developer, plugin_id=plugin_id)
         overview = [p for p in selectors.developer_plugins_overview(developer=developer) if p["id"] == plugin_id]
         return Response(overview[0])
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer, "application/json": dict},
-                   summary="Upload a new version (multipart) or edit the listing (JSON)")
+    @extend_schema(request={"multipart/form-data": UploadSerializer, "application/json": OpenApiTypes.OBJECT},
+                   summary="Upload a new version (multipart) or edit the listing (JSON)",
+                   responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def put(self, request, plugin_id):
         developer = _developer(request)
         if "plugin_package" in request.FILES:
@@ -117,7 +122,8 @@ class DeveloperPluginDetailView(DeveloperAPIView):
 
 
 class DeveloperVersionView(DeveloperAPIView):
-    @extend_schema(summary="A version's status, scan findings, quality breakdown and reviewer note")
+    @extend_schema(summary="A version's status, scan findings, quality breakdown and reviewer note",
+                   responses=OpenApiTypes.OBJECT)
     def get(self, request, version_id):
         developer = _developer(request)
         submission = selectors.access_submission_by_version_id(developer=developer, version_id=version_id)
@@ -149,11 +155,13 @@ class SessionOnly(permissions.BasePermission):
 class DeveloperTokensView(DeveloperAPIView):
     permission_classes = [permissions.IsAuthenticated, SessionOnly]
 
+    @extend_schema(summary="Your API tokens (never the token itself)", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         developer = _developer(request)
         return Response({"results": [_token_json(t) for t in selectors.developer_tokens(developer=developer)]})
 
-    @extend_schema(request=TokenCreateSerializer)
+    @extend_schema(request=TokenCreateSerializer, summary="Create a token (shown once)",
+                   responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         developer = _developer(request)
         serializer = TokenCreateSerializer(data=request.data)
@@ -165,6 +173,7 @@ class DeveloperTokensView(DeveloperAPIView):
 class DeveloperTokenDetailView(DeveloperAPIView):
     permission_classes = [permissions.IsAuthenticated, SessionOnly]
 
+    @extend_schema(summary="Revoke a token", responses={204: None})
     def delete(self, request, token_id):
         developer = _developer(request)
         services.developer_token_revoke(developer=developer, token_id=token_id)
