@@ -154,6 +154,10 @@ def plugin_version_create(
             version.full_clean()
             with transaction.atomic():
                 version.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent upload of the same package (sha256) won the race.
+            version.package.delete(save=False)
+            raise Conflict("This exact package was already uploaded.", code="duplicate_package") from None
         except Exception:
             version.package.delete(save=False)
             raise
