@@ -1,10 +1,13 @@
 """The testing framework: the mock platform checks scopes like the host; lifecycle and permission tests."""
 
 import pytest
+import sdk_examples
 
 from aisquare_plugin_sdk import PermissionDenied, Plugin
 from aisquare_plugin_sdk.errors import InvalidRequest, NotFound
 from aisquare_plugin_sdk.testing import MockPluginContext, PluginTestFramework
+
+example = sdk_examples.example  # the fixture: an example plugin copied into tmp_path
 
 
 def test_a_call_needs_its_scope_and_revoking_takes_effect_on_the_next_call():

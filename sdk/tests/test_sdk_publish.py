@@ -9,8 +9,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import sdk_examples
 
 from aisquare_plugin_sdk.cli import main
+
+example = sdk_examples.example  # the fixture: an example plugin copied into tmp_path
 
 
 class Platform:

@@ -5,9 +5,12 @@ import json
 import zipfile
 
 import pytest
+import sdk_examples
 
 from aisquare_plugin_sdk.cli import main
 from aisquare_plugin_sdk.manifest import parse_manifest
+
+example = sdk_examples.example  # the fixture: an example plugin copied into tmp_path
 
 
 def run(capsys, *argv):

@@ -1,4 +1,7 @@
-"""Fixtures for the SDK's unit tests: plugin projects in temporary folders. No Django, no database."""
+"""The `example` fixture of the SDK's unit tests: an example plugin copied into a temporary folder.
+
+Not a conftest.py: sdk/tests is not a package (its name would clash with the repository's `tests`), and a second
+top-level `conftest` module would shadow the root one. Test modules import the fixture from here."""
 
 import shutil
 from pathlib import Path

@@ -6,8 +6,11 @@ import urllib.error
 import urllib.request
 
 import pytest
+import sdk_examples
 
 from aisquare_plugin_sdk.devserver import DevServer
+
+example = sdk_examples.example  # the fixture: an example plugin copied into tmp_path
 
 
 @pytest.fixture
