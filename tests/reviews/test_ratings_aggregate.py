@@ -14,6 +14,17 @@ from tests.factories import PluginFactory, UserFactory
 from tests.reviews.conftest import post_review, use
 
 
+@pytest.fixture(autouse=True)
+def _reset_celery_join_guard():
+    """Eager tasks (the developer notification) run in this file's threads. Celery guards eager runs with a
+    process-global "join would block" flag that it saves and restores without a lock, so concurrent eager runs can
+    leave it set, and a later test's `result.get()` would then refuse to wait. Put it back after each test."""
+    yield
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 def _aggregate(plugin):
     plugin.refresh_from_db()
     return plugin.ratings, plugin.rating_average, plugin.rating_count
