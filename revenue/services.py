@@ -412,6 +412,34 @@ def subscriptions_expire(*, now: datetime | None = None) -> int:
     )
 
 
+def subscriptions_renew_local(*, now: datetime | None = None) -> int:
+    """The local gateway has no billing engine: when a period ends, record the renewal payment (nothing moves) and
+    start the next period at the subscription's price (or the new one, once its notice is over). Stripe renews by
+    itself and tells us with invoice.paid."""
+    now = now or timezone.now()
+    gateway = get_gateway()
+    if gateway.moves_money:
+        return 0
+    subscriptions_expire(now=now)
+    renewed = 0
+    due = Subscription.objects.filter(
+        status=Subscription.Status.ACTIVE, metered=False, cancel_at_period_end=False, current_period_end__lte=now,
+        price__gateway=gateway.name,
+    ).select_related("price", "pending_price")
+    for subscription in due:
+        price = subscription.price
+        if subscription.pending_price_id and subscription.pending_price_effective_at <= now:
+            price = subscription.pending_price
+        start = subscription.current_period_end
+        end = start + timedelta(days=365 if price.interval == "year" else 30)
+        subscription_invoice_paid(
+            subscription_external_id=subscription.external_id, invoice_id=f"{subscription.external_id}-{start:%Y%m%d}",
+            amount=price.amount, currency=price.currency, period_start=start, period_end=end,
+        )
+        renewed += 1
+    return renewed
+
+
 # --- refunds and disputes ------------------------------------------------------------------------------------------
 
 def reversal_record(*, payment_external_id: str, reversal_external_id: str, amount: Decimal, currency: str,
@@ -836,6 +864,8 @@ def schedules_setup() -> list:
         ("Revenue: monthly payouts", PAYOUT_TASK_NAME, {"minute": "0", "hour": "6", "day_of_month": "1"}),
         ("Revenue: monthly usage invoices", USAGE_TASK_NAME, {"minute": "0", "hour": "1", "day_of_month": "1"}),
         ("Revenue: payout retries", "revenue.retry_payouts", {"minute": "15", "hour": "*", "day_of_month": "*"}),
+        ("Revenue: subscription periods", "revenue.roll_subscriptions",
+         {"minute": "30", "hour": "*", "day_of_month": "*"}),
     ]
     tasks = []
     with transaction.atomic():

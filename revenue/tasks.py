@@ -47,6 +47,12 @@ def notify_payouts_paid(payout_ids: list[str]) -> int:
     return services.payouts_notify_paid(payout_ids=payout_ids)
 
 
+@shared_task(name="revenue.roll_subscriptions", acks_late=True, time_limit=300, soft_time_limit=270)
+def roll_subscriptions() -> int:
+    """Beat, hourly: end subscriptions cancelled at period end; renew local-gateway subscriptions."""
+    return services.subscriptions_renew_local() + services.subscriptions_expire()
+
+
 @shared_task(name=services.USAGE_TASK_NAME, acks_late=True, time_limit=600, soft_time_limit=540)
 def invoice_usage(period: str | None = None) -> int:
     month = services.parse_period(period) if period else services.previous_month(_today())

@@ -225,3 +225,21 @@ def test_buy_page_requires_sign_in_and_an_existing_plugin(client, buyer):
     assert client.get(f"/plugins/{plugin.pk}/buy/").status_code == 302
     client.force_login(buyer)
     assert client.get("/plugins/missing/buy/").status_code == 404
+
+
+def test_local_subscriptions_renew_at_period_end_and_stop_when_cancelled(buyer):
+    plugin = paid_plugin(model="subscription", price="4.99", interval="month")
+    buy(buyer, plugin)
+    subscription = Subscription.objects.get()
+    end = subscription.current_period_end
+    assert services.subscriptions_renew_local(now=end - timedelta(seconds=1)) == 0
+    assert services.subscriptions_renew_local(now=end) == 1
+    assert services.subscriptions_renew_local(now=end) == 0  # the same period is not charged twice
+    subscription.refresh_from_db()
+    assert subscription.current_period_end == end + timedelta(days=30)
+    assert RevenueEntry.objects.filter(transaction_type="subscription").count() == 2
+    services.subscription_cancel(subscription=subscription, user=buyer)
+    assert services.subscriptions_renew_local(now=subscription.current_period_end) == 0
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled"
+    assert RevenueEntry.objects.filter(transaction_type="subscription").count() == 2

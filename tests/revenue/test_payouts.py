@@ -255,7 +255,7 @@ def test_the_beat_schedule_is_set_up_idempotently():
     task = PeriodicTask.objects.get(task="revenue.run_payouts")
     assert task.enabled
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_month) == ("0", "6", "1")
-    assert PeriodicTask.objects.filter(task__startswith="revenue.").count() == 3
+    assert PeriodicTask.objects.filter(task__startswith="revenue.").count() == 4
 
 
 def test_the_beat_task_creates_payouts_and_queues_the_sends(developer, django_capture_on_commit_callbacks):
