@@ -12,6 +12,8 @@ engine can run here.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -71,8 +73,25 @@ def _pid() -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def _locked():
+    """One start/stop/register at a time across processes: test sessions and CI share the engine."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / "engine.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def start(log=print, timeout: float = 30) -> tuple[str, bool]:
     """Start the private engine (or find it running). Returns (url, started_here)."""
+    with _locked():
+        return _start(log, timeout)
+
+
+def _start(log, timeout: float) -> tuple[str, bool]:
     if _ping():
         return URL, False
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
@@ -115,11 +134,62 @@ def start(log=print, timeout: float = 30) -> tuple[str, bool]:
     return URL, True
 
 
+USERS = RUN / "users"
+STOP_WHEN_IDLE = RUN / "stop-when-idle"
+
+
+def acquire(*, started: bool) -> None:
+    """Register this process as a user of the engine (several test sessions may share it)."""
+    with _locked():
+        _acquire(started)
+
+
+def _acquire(started: bool) -> None:
+    USERS.mkdir(parents=True, exist_ok=True)
+    (USERS / str(os.getpid())).touch()
+    if started:
+        STOP_WHEN_IDLE.touch()  # started for tests: stopped when its last user is done
+
+
+def release(log=print) -> bool:
+    """Unregister; stop the engine if a test session started it and no other live process uses it."""
+    with _locked():
+        return _release(log)
+
+
+def _release(log) -> bool:
+    (USERS / str(os.getpid())).unlink(missing_ok=True)
+    for user in USERS.glob("*") if USERS.exists() else ():
+        try:
+            os.kill(int(user.name), 0)
+            return False  # still in use
+        except (ProcessLookupError, ValueError):
+            user.unlink(missing_ok=True)
+    if STOP_WHEN_IDLE.exists():
+        STOP_WHEN_IDLE.unlink(missing_ok=True)
+        _stop(log)
+        return True
+    return False
+
+
 def stop(log=print) -> None:
+    with _locked():
+        _stop(log)
+
+
+def _stop(log) -> None:
     pid = _pid()
     if pid is None:
         return
     before = network_state()
+    try:  # sandbox containers first: a quicker, cleaner shutdown
+        import docker
+
+        api = docker.APIClient(base_url=URL, timeout=20, version="auto")
+        for container in api.containers(all=True, filters={"label": ["aisquare.sandbox=1"]}):
+            api.remove_container(container["Id"], force=True)
+    except Exception:  # noqa: BLE001, S110 - the engine may already be gone
+        pass
     try:
         os.kill(pid, signal.SIGTERM)
         for _ in range(150):
@@ -129,9 +199,28 @@ def stop(log=print) -> None:
     except ProcessLookupError:
         pass
     PIDFILE.unlink(missing_ok=True)
+    _kill_orphan_shims(log)
     shutil.rmtree(RUN / "exec", ignore_errors=True)
     _restore(before, log)
     log(f"private dockerd (pid {pid}) stopped")
+
+
+def _kill_orphan_shims(log) -> None:
+    """containerd shims of THIS engine (their command line names its exec root) that outlived it."""
+    marker = str(RUN / "exec" / "containerd").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"/usr/bin/containerd-shim") and marker in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                log(f"killed an orphaned containerd shim of the private engine (pid {entry.name})")
+            except ProcessLookupError:
+                pass
 
 
 def build(url: str = URL, log=print) -> bool:

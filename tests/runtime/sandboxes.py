@@ -6,8 +6,9 @@ as, what the root directory holds). The engine comes from the session fixture `d
 - .ci/run starts a private dockerd, builds the image and exports AISQUARE_DOCKER=<url>; when it could not start one,
   it says so in the log and exports AISQUARE_DOCKER="unavailable: <why>": the container tests are then SKIPPED with
   that reason (visible in the summary with -ra) instead of failing the whole run;
-- elsewhere the fixture starts the private engine itself (root + docker.io), builds the image if it is not current,
-  and stops the engine at the end; without docker.io, `conftest.require` skips on a laptop and fails in CI.
+- elsewhere the fixture starts the private engine itself (root + docker.io) or shares one already running, builds
+  the image if it is not current, and the last test session using an engine a session started stops it; without
+  docker.io, `conftest.require` skips on a laptop and fails in CI.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def docker_engine():
     if declared.startswith("unavailable"):
         ENGINE_REPORT["status"] = f"did NOT run: {declared}"
         pytest.skip(f"container sandbox tests did not run: {declared}")
-    started = False
+    shared = False
     if declared:
         url = declared
     else:
@@ -61,19 +62,22 @@ def docker_engine():
         except engine.EngineUnavailable as exc:
             ENGINE_REPORT["status"] = f"did NOT run: {exc}"
             require(False, f"a Docker engine ({exc})")
+        # Other test sessions may use the same engine: the last one out stops it (if a session started it).
+        engine.acquire(started=started)
+        shared = True
     try:
-        engine.build(url)
-    except Exception as exc:
-        if started:
-            engine.stop()
-        ENGINE_REPORT["status"] = f"did NOT run: the worker image could not be built: {exc}"
-        if IN_CI:
-            pytest.fail(f"the sandbox image could not be built: {exc}", pytrace=False)
-        pytest.skip(f"the sandbox image could not be built: {exc}")
-    ENGINE_REPORT["status"] = f"ran on {url}"
-    yield url
-    if started:
-        engine.stop()
+        try:
+            engine.build(url)
+        except Exception as exc:
+            ENGINE_REPORT["status"] = f"did NOT run: the worker image could not be built: {exc}"
+            if IN_CI:
+                pytest.fail(f"the sandbox image could not be built: {exc}", pytrace=False)
+            pytest.skip(f"the sandbox image could not be built: {exc}")
+        ENGINE_REPORT["status"] = f"ran on {url}"
+        yield url
+    finally:
+        if shared:
+            engine.release()
 
 
 @pytest.fixture
