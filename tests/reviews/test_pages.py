@@ -198,3 +198,20 @@ def test_another_developer_cannot_reply_from_the_portal(review):
 def test_portal_page_is_for_developers(review):
     assert logged_in(UserFactory()).get("/developer/reviews/").status_code == 404
     assert Client().get("/developer/reviews/").status_code == 302
+
+
+def test_reviews_block_costs_the_same_queries_for_many_reviews(plugin, django_assert_max_num_queries):
+    for _ in range(12):
+        user = UserFactory()
+        use(user, plugin)
+        post_review(user, plugin.pk)
+    for review in Review.objects.all()[:5]:
+        DeveloperReply.objects.create(review=review, developer=plugin.developer, body="Thanks")
+    viewer = UserFactory()
+    use(viewer, plugin)
+    client = logged_in(viewer)
+
+    with django_assert_max_num_queries(16):
+        response = client.get(f"/plugins/{plugin.pk}/reviews/")
+
+    assert response.content.decode().count('class="review card"') == 10
