@@ -17,6 +17,13 @@ def developer_notify(*, developer: Developer, subject: str, body: str, link: str
     return services.developer_notify(developer=developer, subject=subject, body=body, link=link)
 
 
+def access_plugin_by_id(*, developer: Developer | None, plugin_id: str):
+    """The developer's own plugin, or NotFound for a missing plugin and someone else's alike (the one gate)."""
+    from developers import selectors
+
+    return selectors.access_plugin_by_id(developer=developer, plugin_id=plugin_id)
+
+
 def pending_review_count() -> int:
     """Versions waiting for a reviewer (the admin index shows it)."""
     from developers import selectors
@@ -24,4 +31,4 @@ def pending_review_count() -> int:
     return selectors.pending_review_count()
 
 
-__all__ = ["Developer", "developer_for_user", "developer_notify", "pending_review_count"]
+__all__ = ["Developer", "access_plugin_by_id", "developer_for_user", "developer_notify", "pending_review_count"]

@@ -104,4 +104,27 @@ def plugin_ratings_rebuild(*, plugin_id: str) -> dict:
     return rebuild(plugin_id=plugin_id)
 
 
-__all__ = ["plugin_ratings_rebuild", "plugin_reviews_context"]
+def plugin_rating_days(*, plugin_id: str, start, end) -> dict:
+    """Ratings of visible reviews for the analytics' trend (monitoring, issue 10): `before` = (count, sum) of the
+    ratings written before `start`, `days` = [(date, count, sum)] for each UTC day in [start, end] with new ones."""
+    import datetime as dt
+
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    from reviews.models import Review
+
+    visible = Review.objects.filter(plugin_id=plugin_id, is_hidden=False)
+    low = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+    high = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC) + dt.timedelta(days=1)
+    before = visible.filter(created_at__lt=low).aggregate(count=Count("id"), total=Sum("rating"))
+    days = (
+        visible.filter(created_at__gte=low, created_at__lt=high)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC)).values("day")
+        .annotate(count=Count("id"), total=Sum("rating")).order_by("day")
+    )
+    return {"before": (before["count"], before["total"] or 0),
+            "days": [(row["day"], row["count"], row["total"]) for row in days]}
+
+
+__all__ = ["plugin_rating_days", "plugin_ratings_rebuild", "plugin_reviews_context"]

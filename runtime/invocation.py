@@ -101,6 +101,7 @@ def run(
     handler = host or gateway_handler(str(installation.pk), function_call=kind == "function")
     started = time.monotonic()
     outcome, reason, result = PluginUsage.Outcome.OK, "", None
+    message = ""  # the plugin's own error message, for the analytics' table of most frequent errors
     usage = (0.0, 0.0, 0)
     try:
         result = get_pool().call(spec, generation_of(code_dir, main), kind, name, list(args or []),
@@ -108,7 +109,7 @@ def run(
         return RunOutcome(result.value, result.wall_ms, result.cpu_ms, result.peak_memory_kb, result.cold,
                           result.host_calls)
     except PluginCallError as exc:
-        outcome, reason = PluginUsage.Outcome.ERROR, exc.error_type
+        outcome, reason, message = PluginUsage.Outcome.ERROR, exc.error_type, exc.message
         usage = getattr(exc, "usage", usage)
         raise
     except LimitExceeded as exc:
@@ -120,11 +121,12 @@ def run(
         reason = exc.reason
         raise
     finally:
-        _audit_run(installation, kind, name, outcome, reason, result, usage, started)
+        _audit_run(installation, kind, name, outcome, reason, result, usage, started, message=message)
         audit.flush()
 
 
-def _audit_run(installation, kind, name, outcome, reason, result: CallResult | None, usage, started) -> None:
+def _audit_run(installation, kind, name, outcome, reason, result: CallResult | None, usage, started,
+               message: str = "") -> None:
     if result is not None:
         wall_ms, cpu_ms, peak = result.wall_ms, result.cpu_ms, result.peak_memory_kb
     else:
@@ -136,6 +138,8 @@ def _audit_run(installation, kind, name, outcome, reason, result: CallResult | N
         metadata["api_calls"] = result.host_calls
     if reason:
         metadata["reason"] = str(reason)[:100]
+    if message:
+        metadata["message"] = str(message)[:200]
     audit.record(
         plugin_id=installation.plugin_id, installation_id=str(installation.pk), user_id=installation.user_id,
         version=installation.version, action=f"{kind}:{name}"[:100], resource_type="plugin",

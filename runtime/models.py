@@ -110,11 +110,21 @@ class PluginUsage(models.Model):
             models.Index(fields=["plugin_id", "created_at"], name="usage_plugin_time_idx"),
             models.Index(fields=["user", "plugin_id"], name="usage_user_plugin_idx"),
             models.Index(fields=["installation_id", "created_at"], name="usage_installation_idx"),
+            # The daily roll-up and the metrics endpoint read one day of rows across all plugins (monitoring).
+            models.Index(fields=["created_at"], name="usage_time_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.plugin_id} {self.action} {self.outcome}"
 
+
+# Daily roll-ups of usage and installations, error-rate alerts (monitoring and developer analytics).
+from runtime.analytics.models import (  # noqa: E402,F401
+    PluginDailyError,
+    PluginDailyStats,
+    RollupDay,
+    VersionErrorAlert,
+)
 
 # The Plugin API's per-installation tables (UI extensions, event subscriptions and deliveries, collections, files).
 from runtime.plugin_api.models import (  # noqa: E402,F401
