@@ -11,12 +11,16 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from runtime.models import PluginStorageItem
 from runtime.plugin_api.gateway import APIRefusal, CallContext, LimitRefused, host_function, require
 
+_TABLE = PluginStorageItem._meta.db_table
+_GET_SQL = f"SELECT value FROM {_TABLE} WHERE installation_id = %s AND key = %s"  # noqa: S608 - constant names
+_VALUE_FIELD = PluginStorageItem._meta.get_field("value")
+_ID_FIELD = PluginStorageItem._meta.get_field("installation").target_field
 MAX_KEY_LENGTH = 255
 MAX_VALUE_BYTES = 256 * 1024
 
@@ -36,10 +40,15 @@ def _key(params: dict[str, Any]) -> str:
 def storage_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     key = _key(params)
     ctx.touched("storage", key)
-    rows = list(
-        PluginStorageItem.objects.filter(installation_id=ctx.installation_id, key=key).values_list("value")[:1]
-    )
-    return {"found": True, "value": rows[0][0]} if rows else {"found": False, "value": None}
+    # The hottest host function: one indexed read in plain SQL (the ORM's query compilation cost more than the
+    # query itself), decoded by the model field as the ORM would.
+    with connection.cursor() as cursor:
+        cursor.execute(_GET_SQL, [_ID_FIELD.get_db_prep_value(_ID_FIELD.to_python(ctx.installation_id), connection),
+                                  key])
+        row = cursor.fetchone()
+    if row is None:
+        return {"found": False, "value": None}
+    return {"found": True, "value": _VALUE_FIELD.from_db_value(row[0], None, connection)}
 
 
 @host_function("storage.set", scope=None)

@@ -132,9 +132,6 @@ class WorkerPool:
                     raise SandboxError("the worker was closed", reason="closed")
                 result = worker.connection.call(kind, name, args, kwargs, host=host,
                                                 timeout=timeout or spec.limits.function_timeout)
-            peak = getattr(worker.connection.process, "peak_memory_kb", lambda: None)()
-            if peak:
-                result.peak_memory_kb = max(result.peak_memory_kb, peak)
             result.cold = cold
             return result
         finally:

@@ -11,12 +11,12 @@ One JSON object per line, at most `max_message_bytes` each way. Standard library
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import json
 import os
 import resource
 import sys
-import threading
 import types
 from typing import Any, BinaryIO
 
@@ -41,7 +41,7 @@ class Channel:
         self.reader = reader
         self.writer = writer
         self.max = max_message_bytes
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()  # not `threading`: a cold worker should not pay for its import
         self.next_id = 0
 
     def send(self, message: dict[str, Any]) -> None:
@@ -155,8 +155,8 @@ class Worker:
                 raise TypeError("args must be a list and kwargs an object")
             target = self.resolve(str(message.get("kind")), message.get("name"))
             value = target(*args, **kwargs) if target else None
+            # A value that is not JSON is caught when the result is sent (ReturnValueError), not encoded twice here.
             result = {"type": "result", "id": call_id, "ok": True, "value": value}
-            json.dumps(value, allow_nan=False)
         except ProtocolError:
             raise
         except BaseException as exc:  # noqa: BLE001 - the plugin's errors, SystemExit included, go back to the host
