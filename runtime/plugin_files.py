@@ -41,11 +41,12 @@ def data_dir_for(installation_id) -> Path:
 
 
 def compile_bytecode(directory: Path) -> None:
-    """Compile every module once, hash-based and unchecked: the sandbox loads these lazily and never re-stats."""
+    """Compile every module once per version, hash-based: unchecked in production (a version's code never changes,
+    the sandbox never re-reads the source), checked under DEBUG so edited code in development is picked up."""
+    mode = py_compile.PycInvalidationMode.CHECKED_HASH if settings.DEBUG else \
+        py_compile.PycInvalidationMode.UNCHECKED_HASH
     try:
-        compileall.compile_dir(
-            str(directory), quiet=2, workers=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        compileall.compile_dir(str(directory), quiet=2, workers=1, invalidation_mode=mode)
     except (RecursionError, MemoryError, ValueError) as exc:  # a pathological module: the sandbox compiles it
         logger.warning("bytecode compilation of %s failed: %s", directory, exc)
 
