@@ -102,7 +102,7 @@ def usage_counts(*, plugin_id: str, start, end) -> dict:
     return counts
 
 
-# --- The Plugin API (issue 4): UI extensions rendered by the platform, caches, counters -----------------------------
+# --- The Plugin API (issue 4): UI extensions rendered by the platform ----------------------------------------------
 
 def ui_extensions_for_user(*, user) -> dict:
     """What the user's dashboard shows of their active plugins (theirs and their organizations'): menu_items,
@@ -112,9 +112,3 @@ def ui_extensions_for_user(*, user) -> dict:
 
     return _for_user(user=user)
 
-
-def plugin_caches_invalidate(*, plugin_id: str, version: str | None = None) -> None:
-    """Drop the runtime's caches of a plugin version (code; API responses are keyed by the installed version)."""
-    from runtime.plugin_api.cache import plugin_caches_invalidate as _invalidate
-
-    _invalidate(plugin_id=plugin_id, version=version)

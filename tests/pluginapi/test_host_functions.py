@@ -4,7 +4,6 @@ call (allowed or refused) is audited in plugin_usage."""
 from decimal import Decimal
 
 import pytest
-from django.core import mail
 
 from host.models import AnalyticsEvent, Assessment, Channel, Chatbot, Content, Dashboard, Grade, Notification
 from runtime.models import PluginUsage
