@@ -78,6 +78,24 @@ def test_each_example_validates_tests_builds_and_passes_the_scan(sdk_env, exampl
     assert [f for f in report["findings"] if f.get("severity") in ("high", "critical")] == []
 
 
+@pytest.mark.django_db
+def test_coverage_once_the_coverage_package_is_installed(sdk_env, example_copy, tmp_path):
+    import subprocess
+
+    venv = tmp_path / "venv-coverage"
+    subprocess.run([sdk_env.python, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(sdk_env.venv.parent / "sdk"),
+                                "coverage"], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    project = example_copy("lesson-summaries")
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "aisquare_plugin_sdk.cli", "test", "--coverage"],
+                            cwd=project, capture_output=True, text=True, timeout=300,
+                            env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "plugin.py" in result.stdout and "TOTAL" in result.stdout  # coverage's report, tests/ left out
+    assert "tests/test_plugin.py" not in result.stdout
+
+
 def test_an_invalid_manifest_gives_one_line_per_error_and_exit_1(sdk_env, example_copy):
     project = example_copy("midnight-theme")
     data = json.loads((project / "plugin.json").read_text())

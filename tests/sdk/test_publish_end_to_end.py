@@ -53,6 +53,16 @@ def test_init_publish_scan_approve_install_submit_and_the_plugin_grades(sdk_env,
     assert f"Review status: {live_server.url}/developer/versions/{version.pk}/" in published.stdout
     assert version.status == "passed"
 
+    # The same version again: the server refuses it, the CLI says why in one line and exits 1.
+    again = sdk_env.run("publish", "--wait", "0", cwd=project,
+                        env={"AISQUARE_URL": live_server.url, "AISQUARE_TOKEN": token})
+    errors = [line for line in again.stderr.splitlines() if line.startswith("error: ")]
+    assert again.returncode == 1 and len(errors) == 1 and "the server answered 4" in errors[0], again.stderr
+    # A revoked or wrong token is a usage error (exit 2).
+    wrong = sdk_env.run("publish", "--wait", "0", cwd=project,
+                        env={"AISQUARE_URL": live_server.url, "AISQUARE_TOKEN": "aisq_not-a-real-token"})
+    assert wrong.returncode == 2 and "the server answered 401" in wrong.stderr, wrong.stderr
+
     # The review team approves.
     reviewer = UserFactory(username="reviewer", is_staff=True)
     reviewer.user_permissions.add(Permission.objects.get(codename="review_submission"))
