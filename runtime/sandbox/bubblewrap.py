@@ -77,6 +77,21 @@ class CgroupSet:
             return None
         return cls(name, paths)
 
+    @staticmethod
+    def reap_orphans() -> None:
+        """Remove the cgroups of host processes that died without cleaning up (named "<owner pid>-<n>-<key>")."""
+        for controller in CGROUP_CONTROLLERS:
+            parent = CGROUP_ROOT / controller / "aisquare-sandbox"
+            try:
+                names = [p.name for p in parent.iterdir() if p.is_dir()]
+            except OSError:
+                continue
+            for name in names:
+                owner = name.split("-", 1)[0]
+                if not owner.isdigit() or _alive(int(owner)):
+                    continue
+                CgroupSet(name, [parent / name]).remove()
+
     def enter(self) -> None:
         """Called in the child between fork and exec: move this process into the cgroups."""
         pid = str(os.getpid())
@@ -111,7 +126,7 @@ class CgroupSet:
             except OSError:
                 pass
         for path in self.paths:
-            for _ in range(50):
+            for _ in range(200):  # the sandboxed processes may take a moment to be reaped after SIGKILL
                 try:
                     path.rmdir()
                     break
@@ -119,6 +134,16 @@ class CgroupSet:
                     break
                 except OSError:
                     threading.Event().wait(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class BubblewrapProcess(subprocess.Popen):
@@ -163,10 +188,15 @@ class BubblewrapBackend:
     _probed: bool | None = None
     _probe_error: str = ""
 
+    _reaped = False
+
     def __init__(self, *, bwrap: str = BWRAP, python: str = PYTHON):
         self.bwrap = bwrap
         self.python = python
         self.sdk_dir = _sdk_dir()
+        if not BubblewrapBackend._reaped and CgroupSet.available():
+            BubblewrapBackend._reaped = True
+            CgroupSet.reap_orphans()
 
     def check_available(self) -> None:
         if not (os.path.isfile(self.bwrap) and os.access(self.bwrap, os.X_OK)):
