@@ -8,24 +8,32 @@ from revenue import services
 from revenue.models import Payout
 
 
-@shared_task(name=services.PAYOUT_TASK_NAME, acks_late=True, time_limit=600, soft_time_limit=540)
-def run_payouts(period: str | None = None) -> dict:
+@shared_task(name=services.PAYOUT_TASK_NAME, bind=True, acks_late=True, time_limit=600, soft_time_limit=540)
+def run_payouts(self, period: str | None = None) -> dict:
     """Beat, monthly: create last month's payouts (or `period`, YYYY-MM), then queue one send per due payout."""
     month = services.parse_period(period) if period else None
+    queue = _same_queue(self)
     with transaction.atomic():
         created = services.payouts_create(period=month or services.previous_month(_today()))
         due = services.payouts_due()
         for payout_id in due:
-            transaction.on_commit(lambda pid=str(payout_id): send_payout.delay(pid))
+            transaction.on_commit(lambda pid=str(payout_id): send_payout.apply_async((pid,), queue=queue))
     return {"created": created, "queued": len(due)}
 
 
-@shared_task(name="revenue.retry_payouts", acks_late=True, time_limit=120, soft_time_limit=100)
-def retry_payouts() -> int:
+def _same_queue(task) -> str | None:
+    """The sends go to the queue this run came from (beat's routing), not necessarily the default one."""
+    info = getattr(task.request, "delivery_info", None) or {}
+    return info.get("routing_key") or None
+
+
+@shared_task(name="revenue.retry_payouts", bind=True, acks_late=True, time_limit=120, soft_time_limit=100)
+def retry_payouts(self) -> int:
     """Beat, hourly: queue the payouts whose backoff has elapsed (and any left in processing by a crash)."""
     due = services.payouts_due()
+    queue = _same_queue(self)
     for payout_id in due:
-        send_payout.delay(str(payout_id))
+        send_payout.apply_async((str(payout_id),), queue=queue)
     return len(due)
 
 
