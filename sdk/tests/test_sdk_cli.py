@@ -241,3 +241,15 @@ def test_test_watch_runs_again_when_a_file_changes(example):
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
     assert code == 1  # the exit code of the last run
+
+
+def test_validate_warns_what_the_quality_score_will_miss(example, capsys):
+    project = example("midnight-theme")
+    data = json.loads((project / "plugin.json").read_text())
+    data["description"] = "Dark."
+    del data["icon"], data["changelog"]
+    (project / "plugin.json").write_text(json.dumps(data))
+    code, _, err = run(capsys, "validate", "-p", str(project))
+    assert code == 0  # advice, not errors: the platform decides the minimum
+    assert "warning: quality: the description has 5 characters; 200 or more earn full points" in err
+    assert "warning: quality: no icon" in err and "warning: quality: add a changelog to plugin.json" in err

@@ -159,7 +159,25 @@ def validate_project(path: str | Path, *, output: Path | None = None) -> Validat
         result.warnings.append("tests: no tests/ folder; the marketplace's quality score counts shipped tests")
     if not (root / "README.md").is_file():
         result.warnings.append("README.md: missing; the quality score counts a README")
+    result.warnings.extend(_quality_hints(manifest))
     return result
+
+
+def _quality_hints(manifest: Manifest) -> list[str]:
+    """What the marketplace's quality score will miss (it rejects versions below its minimum)."""
+    data, hints = manifest.data, []
+    if len(data.get("description", "")) < 200:
+        hints.append(f"quality: the description has {len(data.get('description', ''))} characters; "
+                     "200 or more earn full points")
+    if not data.get("icon"):
+        hints.append("quality: no icon (a PNG, JPEG, SVG or WebP in the package, named in plugin.json's icon)")
+    if len(data.get("screenshots", [])) < 3:
+        hints.append(f"quality: {len(data.get('screenshots', []))} screenshot(s); three or more earn full points")
+    for key, what in (("changelog", "a changelog"), ("documentationUrl", "a documentationUrl"),
+                      ("supportUrl", "a supportUrl")):
+        if not data.get(key):
+            hints.append(f"quality: add {what} to plugin.json")
+    return hints
 
 
 @dataclass
