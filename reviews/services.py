@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from developers import api as developers_api
+from host import api as host_api
 from marketplace import api as marketplace_api
 from revenue import api as revenue_api
 from reviews import selectors
@@ -255,6 +256,13 @@ def review_reply_set(*, review_id, user, body) -> tuple[DeveloperReply, bool]:
                     reply.save()
             except IntegrityError:
                 raise Conflict("This review was answered meanwhile; reload and edit the reply.")
+            # The reviewer hears about the first answer (an in-platform notification, part of this transaction).
+            host_api.notification_send(
+                user=review.user,
+                title=f"{developer.company_name} replied to your review of {review.plugin.name}"[:255],
+                body=body[:1000],
+                link=f"/plugins/{quote(review.plugin_id)}/reviews/#review-{review.pk}",
+            )
             return reply, True
         if reply.body != body:
             reply.body = body

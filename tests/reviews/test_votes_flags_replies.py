@@ -177,3 +177,24 @@ def test_bad_reply_is_400(review, plugin, body):
 
     assert response.status_code == 400
     assert "body" in response.json()["error"]["fields"]
+
+
+def test_the_reviewer_is_notified_of_the_first_reply_only(review, plugin, reviewer):
+    from host.models import Notification
+
+    client = api_client(plugin.developer.user)
+    client.put(f"/api/reviews/{review.pk}/reply", {"body": "Thanks! 1.1 is faster."}, format="json")
+    client.put(f"/api/reviews/{review.pk}/reply", {"body": "Thanks! Try 1.2."}, format="json")
+
+    notification = Notification.objects.get()
+    assert notification.user == reviewer
+    assert notification.title == f"{plugin.developer.company_name} replied to your review of Quiz Builder"
+    assert notification.link == f"/plugins/{plugin.pk}/reviews/#review-{review.pk}"
+
+
+def test_a_refused_reply_notifies_nobody(review):
+    from host.models import Notification
+
+    api_client(DeveloperFactory().user).put(f"/api/reviews/{review.pk}/reply", {"body": "Try ours"}, format="json")
+
+    assert not Notification.objects.exists()
