@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from django.utils import timezone
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from revenue import money
 from revenue.gateways import GatewayError, get_gateway
+from revenue.gateways.base import TransferRequest
 from revenue.models import (
     FeeOverride,
     Payout,
@@ -708,25 +710,31 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
 
     gateway = get_gateway()
     outcomes: dict = {}
-    with gateway.batch():
-        for payout in payouts:
+    requests = []
+    for payout in payouts:
+        transfer = None
+        if sent_before[payout.pk]:
             try:
-                transfer, outcome = None, PayoutAttempt.Outcome.FOUND
-                if sent_before[payout.pk]:
-                    transfer = gateway.transfer_find(idempotency_key=payout.idempotency_key,
-                                                     payout_id=str(payout.pk))
-                if transfer is None:
-                    outcome = PayoutAttempt.Outcome.SUCCEEDED
-                    transfer = gateway.transfer_create(
-                        amount=payout.amount, currency=payout.currency, destination=payout.destination,
-                        idempotency_key=payout.idempotency_key, payout_id=str(payout.pk),
-                        description=f"Plugin revenue {payout.period_start:%Y-%m}",
-                        metadata={"payout_id": str(payout.pk), "developer_id": str(payout.developer_id),
-                                  "period": f"{payout.period_start:%Y-%m}"},
-                    )
-                outcomes[payout.pk] = (transfer.transfer_id, outcome, None)
+                transfer = gateway.transfer_find(idempotency_key=payout.idempotency_key, payout_id=str(payout.pk))
             except GatewayError as exc:
                 outcomes[payout.pk] = ("", PayoutAttempt.Outcome.FAILED, exc)
+                continue
+        if transfer is not None:
+            outcomes[payout.pk] = (transfer.transfer_id, PayoutAttempt.Outcome.FOUND, None)
+            continue
+        requests.append(TransferRequest(
+            amount=payout.amount, currency=payout.currency, destination=payout.destination,
+            idempotency_key=payout.idempotency_key, payout_id=str(payout.pk),
+            description=f"Plugin revenue {payout.period_start:%Y-%m}",
+            metadata={"payout_id": str(payout.pk), "developer_id": str(payout.developer_id),
+                      "period": f"{payout.period_start:%Y-%m}"},
+        ))
+    if requests:
+        for payout_id, result in gateway.transfer_create_many(requests=requests).items():
+            if isinstance(result, GatewayError):
+                outcomes[uuid.UUID(payout_id)] = ("", PayoutAttempt.Outcome.FAILED, result)
+            else:
+                outcomes[uuid.UUID(payout_id)] = (result.transfer_id, PayoutAttempt.Outcome.SUCCEEDED, None)
 
     with transaction.atomic():
         by_id = {
@@ -734,7 +742,7 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
             .filter(pk__in=list(outcomes)).exclude(status__in=[Payout.Status.PAID, Payout.Status.REVERSED])
             .only("id", "status", "attempts")
         }
-        paid, failed, by_outcome = [], 0, {}
+        paid, failed, by_outcome, transfer_ids = [], 0, {}, {}
         for payout_id, (transfer_id, outcome, error) in outcomes.items():
             payout, attempt = by_id.get(payout_id), attempts[payout_id]
             message = str(error)[:2000] if error is not None else ""
@@ -745,11 +753,8 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
             if payout is None:
                 continue  # another sender finished it meanwhile
             if error is None:
-                Payout.objects.filter(pk=payout_id).update(
-                    status=Payout.Status.PAID, transfer_id=transfer_id, paid_at=now, last_error="",
-                    next_attempt_at=None, updated_at=now,
-                )
                 paid.append(payout_id)
+                transfer_ids[payout_id] = transfer_id
             elif payout.status == Payout.Status.PROCESSING and payout.attempts == attempt.number:
                 retry = error.retryable and payout.attempts < PAYOUT_MAX_ATTEMPTS
                 Payout.objects.filter(pk=payout_id).update(
@@ -757,6 +762,7 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
                     next_attempt_at=now + timedelta(minutes=5 * 2 ** (payout.attempts - 1)) if retry else None,
                 )
                 failed += 1
+        _payouts_mark_paid(transfer_ids=transfer_ids, now=now)
         transfers = Payout.objects.filter(pk=OuterRef("payout_id")).values("transfer_id")[:1]
         for outcome, attempt_ids in by_outcome.items():
             PayoutAttempt.objects.filter(pk__in=attempt_ids).update(
@@ -780,6 +786,26 @@ def payouts_notify_paid(*, payout_ids) -> int:
                 f"Your revenue for {payout.period_start:%B %Y} was transferred ({payout.transfer_id}).")
         sent += 1
     return sent
+
+
+def _payouts_mark_paid(*, transfer_ids: dict, now: datetime, chunk: int = 500) -> None:
+    """Paid, with each payout's own transfer id: one UPDATE per `chunk` payouts (a derived table of (id, transfer)
+    pairs joined to the payouts; portable to SQLite 3.33+)."""
+    items = list(transfer_ids.items())
+    field = Payout._meta.pk
+    for i in range(0, len(items), chunk):
+        part = items[i:i + chunk]
+        rows = " UNION ALL ".join(["SELECT %s AS pid, %s AS tid"] * len(part))
+        params = [Payout.Status.PAID, now, now]
+        for payout_id, transfer_id in part:
+            params += [field.get_db_prep_value(payout_id, connection), transfer_id]
+        with connection.cursor() as cursor:
+            # Only placeholders are interpolated: `rows` is "SELECT %s AS pid, %s AS tid" repeated.
+            sql = (
+                "UPDATE revenue_payout SET status = %s, transfer_id = v.tid, paid_at = %s, updated_at = %s, "  # noqa: S608
+                f"last_error = '', next_attempt_at = NULL FROM ({rows}) AS v WHERE revenue_payout.id = v.pid"
+            )
+            cursor.execute(sql, params)
 
 
 def payout_send(*, payout_id, now: datetime | None = None) -> Payout:

@@ -1,6 +1,5 @@
 """The payment gateway interface: what the revenue services ask of Stripe or of the local test gateway."""
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +37,32 @@ class TransferResult:
     amount: Decimal
     currency: str
     metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    amount: Decimal
+    currency: str
+    destination: str
+    idempotency_key: str
+    payout_id: str
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+def create_each(gateway, requests: list[TransferRequest]) -> dict:
+    """`transfer_create_many` for gateways whose API makes one transfer per call."""
+    results: dict = {}
+    for request in requests:
+        try:
+            results[request.payout_id] = gateway.transfer_create(
+                amount=request.amount, currency=request.currency, destination=request.destination,
+                idempotency_key=request.idempotency_key, payout_id=request.payout_id,
+                description=request.description, metadata=request.metadata,
+            )
+        except GatewayError as exc:
+            results[request.payout_id] = exc
+    return results
 
 
 @dataclass(frozen=True)
@@ -86,8 +111,8 @@ class Gateway(Protocol):
                         payout_id: str, description: str, metadata: dict) -> TransferResult:
         """Send a payout to a connected account, keyed so that the same payout can never be sent twice."""
 
-    def batch(self) -> AbstractContextManager:
-        """The context in which a run of transfers is made (the local gateway records them in one transaction)."""
+    def transfer_create_many(self, *, requests: list[TransferRequest]) -> dict:
+        """Make many transfers (a payout run): {payout_id: TransferResult or GatewayError}, each keyed as above."""
 
     def onboarding_link(self, *, account_id: str, email: str, refresh_url: str, return_url: str) -> OnboardingLink:
         """Create the connected account if needed and return where the developer completes onboarding."""

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from revenue.gateways.base import CheckoutResult, GatewayError, OnboardingLink, PriceRef, TransferResult
@@ -79,11 +78,21 @@ class LocalGateway:
         return TransferResult(transfer_id=record.id, amount=record.amount, currency=record.currency,
                               metadata=record.metadata)
 
-    def batch(self):
-        # Its records live in our own database: one commit for a run of transfers instead of one each. A crash
-        # rolls them back, which is right for a gateway that moved nothing: the payouts stay in processing and the
-        # retry records them again.
-        return transaction.atomic()
+    def transfer_create_many(self, *, requests):
+        """One statement for the whole run: the records live in our own database."""
+        results = {r.payout_id: GatewayError("no payout account", retryable=False) for r in requests
+                   if not r.destination}
+        valid = [r for r in requests if r.destination]
+        records = LocalGatewayRecord.objects.bulk_create(
+            [LocalGatewayRecord(id=f"local_tr_{uuid.uuid4().hex[:24]}", kind="tr", idempotency_key=r.idempotency_key,
+                                amount=r.amount, currency=r.currency, reference=r.destination,
+                                metadata={**r.metadata, "payout_id": r.payout_id}) for r in valid],
+            update_conflicts=True, unique_fields=["idempotency_key"], update_fields=["idempotency_key"],
+        )
+        for request, record in zip(valid, records, strict=True):
+            results[request.payout_id] = TransferResult(transfer_id=record.id, amount=request.amount,
+                                                        currency=request.currency, metadata=record.metadata)
+        return results
 
     def onboarding_link(self, *, account_id, email, refresh_url, return_url):
         # The local gateway has no hosted onboarding: the portal shows a form instead.

@@ -8,7 +8,6 @@ bring in (revenue/webhooks.py turns the ones that move money into ledger rows).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,7 +15,14 @@ import stripe
 from djstripe.settings import djstripe_settings
 
 from revenue import money
-from revenue.gateways.base import CheckoutResult, GatewayError, OnboardingLink, PriceRef, TransferResult
+from revenue.gateways.base import (
+    CheckoutResult,
+    GatewayError,
+    OnboardingLink,
+    PriceRef,
+    TransferResult,
+    create_each,
+)
 
 
 def _key() -> str:
@@ -135,9 +141,9 @@ class StripeGateway:
         return TransferResult(transfer_id=transfer["id"], amount=Decimal(amount), currency=currency,
                               metadata=dict(transfer.get("metadata") or {}))
 
-    def batch(self):
-        # Each transfer is its own HTTP call keyed by its payout: nothing to group, and no transaction held open.
-        return nullcontext()
+    def transfer_create_many(self, *, requests):
+        # Stripe makes one transfer per call; each carries its own payout's idempotency key.
+        return create_each(self, requests)
 
     def onboarding_link(self, *, account_id, email, refresh_url, return_url):
         if not account_id:

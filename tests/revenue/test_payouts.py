@@ -111,15 +111,15 @@ def test_developers_without_a_payout_account_carry_over(db):
 
 class FlakyGateway(LocalGateway):
     """The local gateway made to fail, or to crash the worker right after a transfer. Like an external gateway,
-    its transfers stand on their own (no batch transaction), so a crash after one leaves it made."""
+    it makes its transfers one call each, so a crash after one leaves it made."""
 
     failures = 0
     crash_after_transfer = False
 
-    def batch(self):
-        from contextlib import nullcontext
+    def transfer_create_many(self, *, requests):
+        from revenue.gateways.base import create_each
 
-        return nullcontext()
+        return create_each(self, requests)
 
     def transfer_create(self, **kwargs):
         if FlakyGateway.failures:
