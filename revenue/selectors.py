@@ -191,3 +191,18 @@ def user_entitlements(*, user):
         Purchase.objects.filter(user=user).select_related("plugin").order_by("-created_at"),
         Subscription.objects.filter(user=user).select_related("plugin", "price").order_by("-created_at"),
     )
+
+
+def access_subscription_by_id(*, user, subscription_id) -> Subscription:
+    """The one gate to a subscription: the subscriber's own, or NotFound (for missing and for someone else's)."""
+    import uuid
+
+    try:
+        key = uuid.UUID(str(subscription_id))
+    except ValueError:
+        raise NotFound("There is no such subscription.")
+    subscription = Subscription.objects.select_related("plugin").filter(pk=key, user=user).first() \
+        if getattr(user, "is_authenticated", False) else None
+    if subscription is None:
+        raise NotFound("There is no such subscription.")
+    return subscription

@@ -140,6 +140,46 @@ def plugin_buy(request, plugin_id: str):
     }, status=400 if error else 200)
 
 
+class SubscriptionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    plugin_id = serializers.CharField()
+    status = serializers.CharField()
+    cancel_at_period_end = serializers.BooleanField()
+    current_period_end = serializers.DateTimeField(allow_null=True)
+
+
+class SubscriptionCancelAPI(APIView):
+    """POST /api/revenue/subscriptions/{id}/cancel — stop renewing; the plugin stays usable until the period ends."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubscriptionOutput}, operation_id="subscription_cancel")
+    def post(self, request, subscription_id):
+        subscription = selectors.access_subscription_by_id(user=request.user, subscription_id=subscription_id)
+        subscription = services.subscription_cancel(subscription=subscription, user=request.user)
+        return Response(SubscriptionOutput(subscription).data)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_billing(request):
+    """The buyer's purchases and subscriptions, with cancel buttons."""
+    if request.method == "POST":
+        try:
+            subscription = selectors.access_subscription_by_id(user=request.user,
+                                                               subscription_id=request.POST.get("subscription_id"))
+            services.subscription_cancel(subscription=subscription, user=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{subscription.plugin.name} will not renew.")
+        return redirect("revenue:my-billing")
+    purchases, subscriptions = selectors.user_entitlements(user=request.user)
+    return render(request, "revenue/my_billing.html", {
+        "purchases": purchases, "subscriptions": subscriptions, "test_mode": not get_gateway().moves_money,
+    })
+
+
 # --- reports -------------------------------------------------------------------------------------------------------
 
 class RevenueCSVRenderer(renderers.BaseRenderer):

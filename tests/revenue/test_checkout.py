@@ -243,3 +243,26 @@ def test_local_subscriptions_renew_at_period_end_and_stop_when_cancelled(buyer):
     subscription.refresh_from_db()
     assert subscription.status == "canceled"
     assert RevenueEntry.objects.filter(transaction_type="subscription").count() == 2
+
+
+def test_cancel_api_and_billing_page_only_touch_your_own_subscription(client, buyer):
+    plugin = paid_plugin(model="subscription", price="4.99", interval="month")
+    buy(buyer, plugin)
+    subscription = Subscription.objects.get()
+    intruder = UserFactory()
+    for target in (str(subscription.pk), "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        response = api(intruder).post(f"/api/revenue/subscriptions/{target}/cancel")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    client.force_login(intruder)
+    client.post("/my/billing/", {"subscription_id": str(subscription.pk)})
+    subscription.refresh_from_db()
+    assert not subscription.cancel_at_period_end
+
+    client.force_login(buyer)
+    page = client.get("/my/billing/").content.decode()
+    assert plugin.name in page and "notice-test-mode" in page and f"Cancel {plugin.name}" in page
+    assert client.post("/my/billing/", {"subscription_id": str(subscription.pk)}).status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end
+    body = api(buyer).post(f"/api/revenue/subscriptions/{subscription.pk}/cancel").json()
+    assert body["cancel_at_period_end"] is True and body["status"] == "active"
