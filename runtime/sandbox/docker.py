@@ -203,15 +203,21 @@ class DockerWorker:
         import docker.errors
 
         self._killed = True
+        # Unblock the stream first: a flooding worker may have filled the pipe (the pump then waits to write) and the
+        # engine's copy to us; with both ends closed the engine's kill is not held up by its stdio streams.
+        for closing in (self.stdout.close, self.stdin.close):
+            try:
+                closing()
+            except OSError:
+                pass
         try:
             self.api.remove_container(self.container_id, force=True)
         except docker.errors.NotFound:
             pass
         except Exception as exc:  # noqa: BLE001
             logger.error("sandbox container %s could not be removed: %s", self.container_id[:12], exc)
-        self.stdin.close()
         self._pump.join(timeout=5)
-        for closing in (self._sock.close, self.stdout.close, getattr(self._attach, "close", lambda: None)):
+        for closing in (self._sock.close, getattr(self._attach, "close", lambda: None)):
             try:
                 closing()
             except OSError:

@@ -314,3 +314,29 @@ def test_sandbox_check_reports_the_engine_or_the_reason(docker_sandbox, settings
     with pytest.raises(CommandError) as info:
         call_command("sandbox_check")
     assert "not reachable" in str(info.value) and "DockerBackend" in str(info.value)
+
+
+def test_a_flooding_worker_is_stopped_and_removed_promptly(backend, engine, make_spec):
+    """64 MB without a newline on the protocol pipe: the host stops reading at the message limit and the container
+    is gone at once, not after the engine's stdio copy times out."""
+    from runtime.sandbox.base import LimitExceeded
+
+    source = PLUGIN + textwrap.dedent('''
+        def flood():
+            for _ in range(64):
+                for fd in range(3, 64):
+                    try:
+                        if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                            os.write(fd, b"A" * (1024 * 1024))
+                    except OSError:
+                        pass
+            time.sleep(30)
+    ''')
+    spec = make_spec(source=source)
+    connection = _connect(backend, spec)
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded) as info:
+        connection.call("function", "flood", [], {}, host=_host, timeout=20)
+    assert info.value.reason in ("output_flood", "message_size")
+    assert time.monotonic() - started < 8
+    assert _ours(engine, spec.key) == []
