@@ -44,8 +44,9 @@ def python_module(rng: random.Random, target_bytes: int, *, reflective: bool = F
     while size < target_bytes:
         name = _word(rng)
         words = " ".join(_word(rng, rng.randint(3, 9)) for _ in range(rng.randint(4, 12)))
+        prose = " ".join(_word(rng, rng.randint(2, 11)) for _ in range(rng.randint(10, 25)))
         block = (
-            f"# {words}\n"
+            f"# {words}\n# {prose}\n"
             f"class {name.title()}Helper:\n"
             f"    \"\"\"{words}.\"\"\"\n\n"
             f"    def __init__(self, context, limit={rng.randint(1, 999)}):\n"
@@ -71,10 +72,8 @@ def python_module(rng: random.Random, target_bytes: int, *, reflective: bool = F
     return "".join(parts)
 
 
-def build_package(files: int, target_zip_bytes: int, seed: int = 7) -> bytes:
+def _write(files: int, per_file: int, seed: int) -> bytes:
     rng = random.Random(seed)
-    # Generated source deflates about 3:1; aim the unpacked size so the zip lands near the target.
-    per_file = int(target_zip_bytes * 3.1 / files)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("plugin.json", json.dumps(manifest("bench-plugin", permissions=[
@@ -87,6 +86,13 @@ def build_package(files: int, target_zip_bytes: int, seed: int = 7) -> bytes:
             # One module in five uses getattr/open: those go through the full AST analysis.
             zf.writestr(f"pkg/mod_{i:03d}.py", python_module(rng, per_file, reflective=i % 5 == 0))
     return buffer.getvalue()
+
+
+def build_package(files: int, target_zip_bytes: int, seed: int = 7) -> bytes:
+    """A package whose zip is about `target_zip_bytes`: calibrate the source size on a sample, then write it."""
+    sample = _write(20, 20_000, seed)
+    ratio = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(sample)).infolist()) / len(sample)
+    return _write(files, int(target_zip_bytes * ratio / files), seed)
 
 
 class DictCache:

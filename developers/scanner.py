@@ -106,18 +106,20 @@ INTROSPECTION_CALLS = {"globals", "vars", "locals"}
 WRITE_MODES = re.compile(r"[wax+]")
 API_NAMESPACES = {name.split(".")[0] for name in API_SCOPES}
 
+# (label, literals of which one must be present (checked with a fast substring search first), pattern). AWS secret
+# keys are looked for in the lower-cased text's guard only.
 SECRET_PATTERNS = [
-    ("private key", re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----")),
-    ("AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("AWS secret access key",
+    ("private key", (b"PRIVATE KEY",),
+     re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----")),
+    ("AWS access key id", (b"AKIA", b"ASIA"), re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("AWS secret access key", (b"aws", b"AWS", b"Aws"),
      re.compile(rb"(?i:aws.{0,20}(?:secret|key).{0,20})['\"][A-Za-z0-9/+=]{40}['\"]")),
-    ("Stripe secret key", re.compile(rb"\b(?:sk|rk)_live_[0-9a-zA-Z]{16,}\b")),
-    ("GitHub token", re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{60,}\b")),
-    ("Slack token", re.compile(rb"\bxox[baprs]-[0-9A-Za-z-]{10,}\b")),
-    ("Google API key", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Stripe secret key", (b"_live_",), re.compile(rb"\b(?:sk|rk)_live_[0-9a-zA-Z]{16,}\b")),
+    ("GitHub token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+     re.compile(rb"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{60,}\b")),
+    ("Slack token", (b"xox",), re.compile(rb"\bxox[baprs]-[0-9A-Za-z-]{10,}\b")),
+    ("Google API key", (b"AIza",), re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
 ]
-SECRETS_RE = re.compile(b"|".join(b"(?P<s%d>%s)" % (i, pattern.pattern) for i, (_, pattern) in
-                                   enumerate(SECRET_PATTERNS)))
 BASE64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{200,}$")
 COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".bin", ".class", ".jar", ".wasm", ".o",
                      # Archives inside the package could be put on sys.path and imported unseen.
@@ -412,58 +414,75 @@ AST_TRIGGERS = frozenset(
        "__loader__", "__spec__", "sys", "import_module", "__import__", "breakpoint"}
 )
 _TRIGGER_PREFIXES = ("exec", "spawn", "posix_spawn")
-IDENTIFIER_RE = re.compile(r"[^\W\d]\w*")
+LONG_LINE_RE = re.compile(r"^[^\n]{2001}", re.MULTILINE)
 CODING_RE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
 API_CALL_RE = re.compile(r"\bapi\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(")
 API_ALIAS_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*[\w.]*\bapi(?:\.([A-Za-z_]\w*))?[ \t]*$", re.MULTILINE)
 GENERIC_CALL_RE = re.compile(r"\.call\(\s*(['\"])([A-Za-z_][\w.]*)\1")
-LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_\-]{200,}|(?:[A-Za-z0-9+/=]{40,}[ \t]*\\?\r?\n[ \t]*){5,}")
+LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_\-]{200,}")
+BASE64_LINE_RE = re.compile(r"^[ \t]*['\"]?[A-Za-z0-9+/=]{60,}['\"]?[ \t]*\\?$", re.MULTILINE)
+BASE64_LINES_RE = re.compile(r"(?:^[ \t]*['\"]?[A-Za-z0-9+/=]{40,}['\"]?[ \t]*\\?\r?\n){5,}", re.MULTILINE)
 
 
 def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def _use_scope(scan: _Scan, call: str, path: str, line: int) -> None:
+def _use_scope(scan: _Scan, call: str, path: str, text: str, index: int) -> None:
     scope = scope_for_call(call)
     if scope and scope not in scan.used_scopes:
-        scan.used_scopes[scope] = (path, line)
+        # The line is counted only for the first use of a scope: counting for every call would be quadratic.
+        scan.used_scopes[scope] = (path, _line_of(text, index))
 
 
 def _scan_scopes_by_text(scan: _Scan, path: str, text: str) -> None:
     """Plugin API calls found in the text: context.call("ns.method"), context.api.ns.method(...), and aliases
     (`api = context.api`, `ai = context.api.ai`)."""
-    for match in GENERIC_CALL_RE.finditer(text):
-        _use_scope(scan, match.group(2), path, _line_of(text, match.start()))
+    if ".call(" in text:
+        for match in GENERIC_CALL_RE.finditer(text):
+            _use_scope(scan, match.group(2), path, text, match.start())
+    if "api" not in text:
+        return
     for match in API_CALL_RE.finditer(text):
         if match.group(1) in API_NAMESPACES:
-            _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, _line_of(text, match.start()))
+            _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, text, match.start())
     for alias in API_ALIAS_RE.finditer(text):
         name, namespace = alias.group(1), alias.group(2)
         if namespace:
             pattern = re.compile(rf"\b{re.escape(name)}\.([A-Za-z_]\w*)\s*\(")
             for match in pattern.finditer(text):
-                _use_scope(scan, f"{namespace}.{match.group(1)}", path, _line_of(text, match.start()))
+                _use_scope(scan, f"{namespace}.{match.group(1)}", path, text, match.start())
         else:
             pattern = re.compile(rf"\b{re.escape(name)}\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\(")
             for match in pattern.finditer(text):
                 if match.group(1) in API_NAMESPACES:
-                    _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, _line_of(text, match.start()))
+                    _use_scope(scan, f"{match.group(1)}.{match.group(2)}", path, text, match.start())
 
 
 def _scan_blobs(scan: _Scan, path: str, text: str) -> None:
-    for match in LONG_TOKEN_RE.finditer(text):
-        compact = re.sub(r"[\s\\]", "", match.group(0))
+    matches = list(LONG_TOKEN_RE.finditer(text))
+    if BASE64_LINE_RE.search(text):
+        matches += list(BASE64_LINES_RE.finditer(text))
+    for match in matches:
+        compact = re.sub(r"[\s\\'\"]", "", match.group(0))
         if len(compact) >= 200 and _entropy(compact) > 4.5:
             scan.add("obfuscated-blob", path, _line_of(text, match.start()),
                      f"contains a {len(compact)}-character encoded or high-entropy string; ship readable "
                      "source and data files, not packed payloads.")
 
 
+_TRIGGER_WORDS = tuple(sorted(AST_TRIGGERS | set(_TRIGGER_PREFIXES)))
+_WORD_RES = {word: re.compile(rf"(?<!\w){re.escape(word)}" + (r"\w*" if word in _TRIGGER_PREFIXES else r"(?!\w)"))
+             for word in _TRIGGER_WORDS}
+_IMPORT_STAR_RE = re.compile(r"import\s*\*")
+
+
 def _needs_ast(text: str) -> bool:
-    identifiers = set(IDENTIFIER_RE.findall(text))
-    return bool(identifiers & AST_TRIGGERS) or "import *" in text or any(
-        i.startswith(_TRIGGER_PREFIXES) for i in identifiers)
+    """True when the text holds one of the identifiers the AST rules look for. A substring search first (fast), then
+    a word-boundary check only for the words that occur."""
+    if "import" in text and _IMPORT_STAR_RE.search(text):
+        return True
+    return any(word in text and _WORD_RES[word].search(text) for word in _TRIGGER_WORDS)
 
 
 def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
@@ -481,9 +500,10 @@ def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
     normalized = text if text.isascii() else unicodedata.normalize("NFKC", text)
     _scan_scopes_by_text(scan, path, normalized)
     _scan_blobs(scan, path, text)
-    longest = max(map(len, text.splitlines()), default=0)
-    if longest > 2000:
-        scan.add("minified-file", path, None, f"has a line of {longest} characters; ship readable source.")
+    long_line = LONG_LINE_RE.search(text)
+    if long_line:
+        scan.add("minified-file", path, _line_of(text, long_line.start()),
+                 "has a line of more than 2000 characters; ship readable source.")
     if not _needs_ast(normalized):
         return
     try:
@@ -534,13 +554,13 @@ def _scan_files(scan: _Scan) -> None:
         if lower.endswith((".min.js", ".min.css")):
             scan.add("minified-file", path, None, "is minified; ship the readable source.")
         if lower.endswith(TEXT_SUFFIXES) or "." not in PurePosixPath(lower).name:
-            # One pass with every pattern; the label of each kind found is reported once per file.
-            seen = set()
-            for match in SECRETS_RE.finditer(content):
-                label = SECRET_PATTERNS[int(match.lastgroup[1:])][0]
-                if label in seen:
+            # Each pattern runs only where its literal occurs (a substring search is far cheaper than a regex).
+            for label, literals, pattern in SECRET_PATTERNS:
+                if not any(literal in content for literal in literals):
                     continue
-                seen.add(label)
+                match = pattern.search(content)
+                if match is None:
+                    continue
                 line = content.count(b"\n", 0, match.start()) + 1
                 scan.add("secret", path, line,
                          f"contains what looks like a {label}; remove it, revoke it, and read secrets from the "
