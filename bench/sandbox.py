@@ -223,6 +223,9 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=30)
     parser.add_argument("--warm", type=int, default=3000)
     parser.add_argument("--gets", type=int, default=2000)
+    parser.add_argument("--api-calls", type=int, default=2000, help="Plugin API section: calls per figure")
+    parser.add_argument("--api-rounds", type=int, default=5, help="Plugin API section: audit on/off rounds")
+    parser.add_argument("--fanout", type=int, default=100, help="Plugin API section: installations an event reaches")
     args = parser.parse_args()
     if shutil.which("bwrap") is None:
         sys.exit("bench/sandbox.py needs bubblewrap (apt-get install bubblewrap)")
@@ -262,6 +265,12 @@ def main() -> None:
         print(f"  baseline: the same echo round trip          p50 {ms(e50):7.3f} ms")
         backends_side_by_side(item, version, args, bare, echo)
         services.installation_uninstall(installation=item)
+
+        # Issue 4, the Plugin API: calls/s per core, audit on vs off; event fan-out (bench/plugin_api.py).
+        from plugin_api import plugin_api_section
+
+        print()
+        plugin_api_section(calls=args.api_calls, rounds=args.api_rounds, installations=args.fanout)
     finally:
         from runtime.sandbox.pool import reset_pool
 
