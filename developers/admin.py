@@ -2,6 +2,9 @@
 quality, manifest, scopes (new ones marked), file tree and diff, and the decisions — approve, reject, request
 changes, claim, re-scan, yank, feature, blocklist — each made through a service and audited."""
 
+import re
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -198,11 +201,25 @@ class ReviewAuditAdmin(admin.ModelAdmin):
         return False
 
 
+class BlockedHashForm(forms.ModelForm):
+    class Meta:
+        model = BlockedHash
+        fields = ["sha256", "reason"]
+
+    def clean_sha256(self):
+        value = self.cleaned_data["sha256"].strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValidationError("A SHA-256 is 64 hexadecimal characters.")
+        return value
+
+
 @admin.register(BlockedHash)
 class BlockedHashAdmin(admin.ModelAdmin):
+    """Reviewers add known-bad hashes here (or from a submission's page); later scans quarantine them."""
+
+    form = BlockedHashForm
     list_display = ["sha256", "reason", "added_by", "created_at"]
     search_fields = ["sha256", "reason"]
-    fields = ["sha256", "reason"]
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)

@@ -8,6 +8,7 @@ from rest_framework import authentication, exceptions, permissions
 # Imported by DRF's settings while rest_framework.views loads: keep this module's imports light (models and
 # services are imported inside the methods).
 TOKEN_PREFIX = "aisq_"
+TOKEN_PATH_PREFIX = "/api/developer/"
 
 
 def token_hash(raw: str) -> str:
@@ -29,6 +30,10 @@ class DeveloperTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if not raw.startswith(TOKEN_PREFIX):
             return None
+        if not request.path.startswith(TOKEN_PATH_PREFIX):
+            # Developer tokens publish and read plugins; they never act as the user anywhere else (installs,
+            # purchases, reviews), whatever their scopes.
+            raise exceptions.AuthenticationFailed("Developer tokens are only valid for /api/developer/ endpoints.")
         from developers.models import DeveloperToken
         from developers.services import developer_token_touch
 

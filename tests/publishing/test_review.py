@@ -284,3 +284,20 @@ def test_generic_version_admin_cannot_bypass_the_pipeline(client, submit):
     version.refresh_from_db()
     assert version.status == "passed"
     assert PluginVersion.objects.get(pk=version.pk).published_at is None
+
+
+def test_blocklist_admin_form_validates_and_audits(client, reviewer):
+    from django.contrib.auth.models import Permission
+
+    from developers.models import BlockedHash
+
+    reviewer.user_permissions.add(*Permission.objects.filter(content_type__app_label="developers",
+                                                             codename__in=["add_blockedhash", "view_blockedhash"]))
+    client.force_login(reviewer)
+    bad = client.post("/admin/developers/blockedhash/add/", {"sha256": "not-a-hash", "reason": "x"})
+    assert bad.status_code == 200 and b"64 hexadecimal" in bad.content
+    good = client.post("/admin/developers/blockedhash/add/", {"sha256": "AB" * 32, "reason": "Known stealer."})
+    assert good.status_code == 302
+    entry = BlockedHash.objects.get()
+    assert entry.sha256 == "ab" * 32 and entry.added_by == reviewer
+    assert ReviewAudit.objects.filter(action="blocklist", actor=reviewer).exists()

@@ -102,3 +102,11 @@ def test_unknown_scopes_and_silly_expiry_are_refused(api):
     assert api.post("/api/developer/tokens", {"name": "x", "scopes": ["admin"]}, format="json").status_code == 400
     assert api.post("/api/developer/tokens", {"name": "x", "scopes": ["read"], "expires_in_days": 9999},
                     format="json").status_code == 400
+
+
+def test_a_developer_token_is_not_a_key_to_the_rest_of_the_api(token_client):
+    client = token_client(["publish", "read"])
+    for method, path in (("post", "/api/plugins/install"), ("get", "/api/plugins/installed"),
+                         ("post", "/api/marketplace/plugins/quiz-helper/review")):
+        response = getattr(client, method)(path, {}, format="json")
+        assert response.status_code == 401, (path, response.status_code)
