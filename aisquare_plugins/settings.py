@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "runtime.analytics.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "aisquare_plugins.urls"
@@ -301,6 +302,18 @@ QUALITY_MIN_SCORE = env_int("QUALITY_MIN_SCORE", 40)
 # SCAN_TIMEOUT_SECONDS is `errored`, which blocks publication (fail closed).
 SCAN_MONITOR_ONLY_RULES = env_list("SCAN_MONITOR_ONLY_RULES", [])
 SCAN_TIMEOUT_SECONDS = env_int("SCAN_TIMEOUT_SECONDS", 120)
+
+# --- Monitoring and analytics ----------------------------------------------------------------------------------------
+# /metrics answers a request bearing this token (Authorization: Bearer …) or a staff session; anyone else gets 404.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 15)
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", [])  # default: CELERY_TASK_DEFAULT_QUEUE
+# A version whose runs failed more than this share since release (with at least the minimum of runs) alerts its
+# developer once, by e-mail and a portal notice.
+ANALYTICS_ALERT_ERROR_RATE = float(env("ANALYTICS_ALERT_ERROR_RATE", "0.05"))
+ANALYTICS_ALERT_MIN_CALLS = env_int("ANALYTICS_ALERT_MIN_CALLS", 100)
+ANALYTICS_TOP_ERRORS = env_int("ANALYTICS_TOP_ERRORS", 20)  # failure groups kept per plugin and day
+ANALYTICS_BACKFILL_DAYS = env_int("ANALYTICS_BACKFILL_DAYS", 400)  # how far back a first roll-up goes
 
 # --- Money --------------------------------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "revenue.gateways.local.LocalGateway")

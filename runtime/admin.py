@@ -27,3 +27,36 @@ class PluginUsageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Monitoring: the platform overview (issue 10) ---------------------------------------------------------------
+
+from runtime.analytics import selectors as analytics_selectors  # noqa: E402
+from runtime.analytics.models import PluginDailyStats  # noqa: E402
+
+
+@admin.register(PluginDailyStats)
+class PluginDailyStatsAdmin(admin.ModelAdmin):
+    """Read-only daily figures, under a platform overview of the last 7 days: top plugins, error spikes, resource
+    hogs (linked from the admin index as "Plugin daily figures (platform overview)")."""
+
+    change_list_template = "runtime/admin/platform_overview.html"
+    list_display = ["day", "plugin_id", "version", "calls", "errors", "violations", "p95_ms", "peak_memory_kb",
+                    "cpu_seconds", "installs", "uninstalls", "active_installations"]
+    list_filter = ["day"]
+    search_fields = ["plugin_id", "version"]
+    date_hierarchy = "day"
+    readonly_fields = [f.name for f in PluginDailyStats._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "overview": analytics_selectors.platform_overview(days=7)}
+        return super().changelist_view(request, extra_context=extra_context)

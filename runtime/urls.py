@@ -18,3 +18,12 @@ urlpatterns = [
 from runtime.plugin_api import views as plugin_api_views  # noqa: E402
 
 urlpatterns.append(path("plugin-files/<str:token>", plugin_api_views.plugin_file, name="plugin-file"))
+
+# Monitoring and developer analytics (issue 10): the developer's figures, their portal page, Prometheus.
+from runtime.analytics import views as analytics_views  # noqa: E402
+
+urlpatterns += [
+    path("api/developer/analytics", analytics_views.DeveloperAnalyticsView.as_view(), name="api-analytics"),
+    path("developer/plugins/<str:plugin_id>/analytics/", analytics_views.analytics_page, name="analytics"),
+    path("metrics", analytics_views.metrics_view, name="metrics"),
+]
