@@ -112,3 +112,11 @@ def ui_extensions_for_user(*, user) -> dict:
 
     return _for_user(user=user)
 
+
+
+def installation_scopes_set(*, installation, user, granted_scopes: list[str]):
+    """Grant or revoke optional scopes of an installation (its user, or an admin of its organization). Required
+    scopes cannot be revoked; the change applies to the plugin's very next Plugin API call."""
+    from runtime.plugin_api.permissions import installation_scopes_set as _set
+
+    return _set(installation=installation, user=user, granted_scopes=granted_scopes)
