@@ -7,6 +7,7 @@ Stripe delivers it again. Every service is idempotent by the Stripe id of the mo
 """
 
 import uuid
+from datetime import UTC, datetime
 
 from djstripe.models import Event
 from djstripe.signals import WEBHOOK_SIGNALS
@@ -17,6 +18,15 @@ from revenue.models import RevenueEntry
 
 def _object(event: Event) -> dict:
     return dict(event.data.get("object") or {})
+
+
+def _id(value) -> str:
+    """An expandable field: an id, or the object itself."""
+    return value["id"] if isinstance(value, dict) else str(value)
+
+
+def _when(timestamp) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
 
 
 def _uuid(value) -> str | None:
@@ -47,10 +57,6 @@ def on_payment_intent_succeeded(sender, event: Event, **kwargs):
         services.payment_succeeded(external_id=intent["id"], purchase_id=purchase_id)
 
 
-def _id(value) -> str:
-    return value["id"] if isinstance(value, dict) else str(value)
-
-
 def on_invoice_paid(sender, event: Event, **kwargs):
     invoice = _object(event)
     metadata = invoice.get("metadata") or {}
@@ -71,12 +77,6 @@ def on_invoice_paid(sender, event: Event, **kwargs):
         invoice_id=invoice["id"], amount=money.from_minor(invoice["amount_paid"], currency), currency=currency,
         period_start=_when(period.get("start")), period_end=_when(period.get("end")),
     )
-
-
-def _when(timestamp):
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
 
 
 def on_charge_refunded(sender, event: Event, **kwargs):
