@@ -212,3 +212,38 @@ def test_the_beat_schedule_is_ensured_with_django_celery_beat_like_the_payout_sc
     task = PeriodicTask.objects.get(task=rollup.ROLLUP_TASK_NAME)
     assert (task.enabled, task.crontab.minute, task.crontab.hour) == (True, "10", "*")
     assert PeriodicTask.objects.filter(task=rollup.ROLLUP_TASK_NAME).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_sqlite_fallback_computes_the_same_figures_as_the_postgresql_statements(plugins):
+    """The embedded default (SQLite) rolls up in Python; on PostgreSQL both ways must agree on the same rows."""
+    import random
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("compares against the PostgreSQL statements")
+    rng = random.Random(7)
+    users = [UserFactory(username=f"fallback-{n}") for n in range(4)]
+    for n in range(300):
+        usage(plugin_id=rng.choice(PLUGINS), version=rng.choice(VERSIONS), when=at(BASE, rng.randrange(86400)),
+              run=rng.random() < 0.7, outcome=rng.choice(OUTCOMES), user=rng.choice([None, *users]),
+              wall_ms=rng.choice([None, round(rng.uniform(0, 900), 3)]),
+              peak_kb=rng.choice([None, rng.randrange(9**6)]),
+              cpu_ms=rng.choice([None, round(rng.uniform(0, 50), 3)]), cold=rng.random() < 0.2,
+              message=rng.choice(MESSAGES), reason="ValueError")
+    for n in range(6):
+        installation(plugin=plugins[rng.choice(PLUGINS)], user=UserFactory(username=f"fallback-i{n}"),
+                     installed=at(BASE, rng.randrange(-86400, 86400)), activated=at(BASE, 4000),
+                     uninstalled=rng.choice([None, at(BASE, 80000), at(BASE, 90000)]))
+    start, end = rollup.day_bounds(BASE)
+
+    sql_figures, sql_errors = rollup._compute_postgres(start, end)
+    py_figures, py_errors = rollup._compute_python(start, end)
+
+    assert set(sql_figures) == set(py_figures)
+    for key, figures in sql_figures.items():
+        for name, value in figures.items():
+            other = py_figures[key].get(name, 0)
+            assert (value is None and other is None) or float(value) == pytest.approx(float(other)), (key, name)
+    assert sorted(sql_errors) == sorted(py_errors)
