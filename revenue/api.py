@@ -8,6 +8,7 @@ def plugin_revenue_days(*, plugin_id: str, start, end) -> list[tuple]:
     """The plugin's ledger per UTC day in [start, end] for the analytics (monitoring, issue 10): [(date, currency,
     amount, developer_share, entries)], refunds and disputes included (negative); pending and failed rows left out."""
     import datetime as dt
+    from decimal import Decimal
 
     from django.db.models import Count, Sum
     from django.db.models.functions import TruncDate
@@ -22,7 +23,9 @@ def plugin_revenue_days(*, plugin_id: str, start, end) -> list[tuple]:
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC)).values("day", "currency")
         .annotate(amount=Sum("amount"), share=Sum("developer_share"), entries=Count("id")).order_by("day", "currency")
     )
-    return [(r["day"], r["currency"], r["amount"], r["share"], r["entries"]) for r in rows]
+    cent = Decimal("0.01")  # the ledger's two decimal places (SQLite's SUM drops them)
+    return [(r["day"], r["currency"], Decimal(r["amount"]).quantize(cent), Decimal(r["share"]).quantize(cent),
+             r["entries"]) for r in rows]
 
 
 __all__ = ["entitlement_exists", "has_purchased", "plugin_revenue_days", "pricing_setup"]

@@ -90,7 +90,9 @@ def plugin_analytics(*, plugin, start: dt.date, end: dt.date, granularity: str) 
         for p in periods
     }
     daily = PluginDailyStats.objects.filter(plugin_id=plugin_id, version="", day__gte=start, day__lte=end)
+    seen = set()
     for row in daily.order_by("day"):
+        seen.add(row.day)
         b = buckets[period_start(row.day, granularity)]
         for name in SUMMED:
             b[name] += getattr(row, name)
@@ -103,6 +105,11 @@ def plugin_analytics(*, plugin, start: dt.date, end: dt.date, granularity: str) 
             value = getattr(row, name)
             if value is not None:
                 b[name] = value if b[name] is None else max(b[name], value)
+    # A rolled-up day without a row for this plugin had no installation left: 0, not "no figure".
+    for day in RollupDay.objects.filter(day__gte=start, day__lte=end).order_by("day").values_list("day", flat=True):
+        b = buckets[period_start(day, granularity)]
+        if day not in seen and (b["_last_day"] is None or b["_last_day"] < day):
+            b["active_installations"], b["_last_day"] = 0, day
     # Ratings: the cumulative average at each period's end, and how many ratings the period brought.
     ratings = reviews_api.plugin_rating_days(plugin_id=plugin_id, start=start, end=end)
     count, total = ratings["before"]

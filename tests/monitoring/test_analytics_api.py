@@ -118,3 +118,54 @@ def test_bad_parameters_get_a_400_that_names_the_field(owned, params, field):
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"] == "invalid" and field in error["fields"] and error["message"]
+
+
+def test_a_rolled_up_day_without_installations_counts_zero_and_an_unrolled_day_has_no_figure(owned):
+    start = owned["day1"] - dt.timedelta(days=3)
+    rollup.rollup_day(day=start)  # computed: nothing installed yet
+    body = client_for(owned["developer"].user).get(URL, {"plugin": "quiz-stats", "start": start,
+                                                           "end": owned["day1"]}).json()
+    assert [row["active_installations"] for row in body["series"]] == [0, None, None, 2]
+
+
+# --- the admin's platform overview ----------------------------------------------------------------------------------
+
+def test_the_admin_overview_shows_top_plugins_spikes_and_hogs_to_staff_only(owned, client):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    index = client.get("/admin/")
+    assert b"/admin/runtime/plugindailystats/" in index.content  # linked from the admin index
+
+    page = client.get("/admin/runtime/plugindailystats/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Platform overview" in text and "quiz-stats" in text
+    assert "Error spikes" in text and "Resource hogs" in text
+    client.force_login(owned["developer"].user)
+    assert client.get("/admin/runtime/plugindailystats/").status_code == 302  # not staff: to the admin login
+
+
+def test_error_spikes_compare_the_last_day_with_the_days_before(db):
+    from runtime.analytics.selectors import platform_overview
+
+    today = rollup.utc_today()
+    for back in range(1, 5):
+        day = today - dt.timedelta(days=back)
+        for n in range(20):
+            failing = n < (12 if back == 1 else 1)  # 60 % yesterday, 5 % before
+            usage(plugin_id="spiky", version="1.0.0", when=at(day, n), outcome="error" if failing else "ok",
+                  cpu_ms=100.0, peak_kb=9000)
+            usage(plugin_id="steady", version="1.0.0", when=at(day, 100 + n), outcome="error" if n == 0 else "ok",
+                  cpu_ms=1.0, peak_kb=100)
+    rollup.rollup_catch_up(today=today - dt.timedelta(days=1))
+
+    overview = platform_overview(days=7, today=today - dt.timedelta(days=1))
+
+    assert [s["plugin_id"] for s in overview["error_spikes"]] == ["spiky"]
+    spike = overview["error_spikes"][0]
+    assert (spike["failed"], spike["calls"], spike["error_rate"]) == (12, 20, 0.6)
+    assert spike["baseline_rate"] == pytest.approx(0.05)
+    assert [h["plugin_id"] for h in overview["hogs_by_cpu"]] == ["spiky", "steady"]
+    assert overview["hogs_by_memory"][0]["plugin_id"] == "spiky"
+    assert {t["plugin_id"] for t in overview["top_by_calls"]} == {"spiky", "steady"}
