@@ -10,6 +10,7 @@ also gets its own memory, pids and cpu (50% of one core) cgroup.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -92,12 +93,34 @@ class CgroupSet:
                     continue
                 CgroupSet(name, [parent / name]).remove()
 
-    def enter(self) -> None:
-        """Called in the child between fork and exec: move this process into the cgroups."""
-        pid = str(os.getpid())
-        for path in self.paths:
-            with open(path / "cgroup.procs", "w") as handle:
-                handle.write(pid)
+    @contextlib.contextmanager
+    def entered_by_this_thread(self):
+        """Move the calling THREAD into the worker's cgroups while it starts the worker, then back.
+
+        A child inherits the cgroups of the thread that forks it, so bwrap and everything it starts land in the
+        worker's cgroups from their first instruction, with no race and without a preexec_fn (which would force a
+        full fork() of this large process instead of vfork(): ~15 ms per cold start). cgroup v1 lets threads of one
+        process live in different cgroups.
+        """
+        tid = str(threading.get_native_id())
+        original = {}
+        for line in Path(f"/proc/self/task/{tid}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(","):
+                original[controller] = path
+        moved = []
+        try:
+            for controller, path in zip(CGROUP_CONTROLLERS, self.paths, strict=True):
+                (path / "tasks").write_text(tid)
+                moved.append(controller)
+            yield
+        finally:
+            for controller in moved:
+                home = CGROUP_ROOT / controller / original.get(controller, "/").lstrip("/")
+                try:
+                    (home / "tasks").write_text(tid)
+                except OSError:
+                    (CGROUP_ROOT / controller / "tasks").write_text(tid)
 
     def oom_killed(self) -> bool:
         try:
@@ -262,11 +285,11 @@ class BubblewrapBackend:
         cgroups = CgroupSet.create(f"{os.getpid()}-{next(_counter)}-{spec.key[:12]}", spec)
         stderr = None if os.environ.get("SANDBOX_DEBUG_STDERR") else subprocess.DEVNULL
         try:
-            proc = BubblewrapProcess(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                env={"PATH": "/usr/bin"}, start_new_session=True, close_fds=True, bufsize=0,
-                preexec_fn=cgroups.enter if cgroups else None,  # noqa: PLW1509 - only writes a pid to a file
-            )
+            with cgroups.entered_by_this_thread() if cgroups else contextlib.nullcontext():
+                proc = BubblewrapProcess(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                    env={"PATH": "/usr/bin"}, start_new_session=True, close_fds=True, bufsize=0,
+                )
         except OSError as exc:
             if cgroups:
                 cgroups.remove()
