@@ -34,6 +34,26 @@ MB = 1024 * 1024
 _counter = itertools.count()
 
 
+BOOT_COMMAND = "import sys; sys.path.insert(0, '/sandbox'); import boot; del sys.path[0]; boot.main()"
+
+
+def _ensure_bytecode(sdk_dir: Path) -> Path | None:
+    """Compile the boot script and the SDK once per host process: the sandbox (read-only, -B) must never compile
+    them at each cold start. Same interpreter minor version inside and out (the pyc magic is per minor version)."""
+    import compileall
+    import py_compile
+    import sys
+
+    if sys.version_info[:2] != (3, 11):
+        return None
+    try:
+        compileall.compile_dir(str(sdk_dir), quiet=2, workers=1)
+        return Path(py_compile.compile(str(BOOT), doraise=True))
+    except (OSError, py_compile.PyCompileError) as exc:
+        logger.warning("cannot precompile the sandbox's boot script and SDK: %s", exc)
+        return None
+
+
 def _sdk_dir() -> Path:
     import aisquare_plugin_sdk
 
@@ -217,6 +237,7 @@ class BubblewrapBackend:
         self.bwrap = bwrap
         self.python = python
         self.sdk_dir = _sdk_dir()
+        self.boot_pyc = _ensure_bytecode(self.sdk_dir)
         if not BubblewrapBackend._reaped and CgroupSet.available():
             BubblewrapBackend._reaped = True
             CgroupSet.reap_orphans()
@@ -260,6 +281,7 @@ class BubblewrapBackend:
             args += ["--dir", "/data"]
         args += [
             "--ro-bind", str(BOOT), "/sandbox/boot.py",
+            *(["--ro-bind", str(self.boot_pyc), f"/sandbox/__pycache__/{self.boot_pyc.name}"] if self.boot_pyc else []),
             "--ro-bind", str(self.sdk_dir), "/sandbox/lib/aisquare_plugin_sdk",
             "--remount-ro", "/",
             "--uid", "65534", "--gid", "65534",
@@ -280,7 +302,8 @@ class BubblewrapBackend:
             "info": spec.info,
         }
         argv = self._bwrap_args(spec.code_dir, spec.data_dir, tmp_mb=limits.tmp_mb) + [
-            self.python, "-I", "-S", "-B", "/sandbox/boot.py", json.dumps(config),
+            # Imported, not run as a script, so that its precompiled bytecode is used.
+            self.python, "-I", "-S", "-B", "-c", BOOT_COMMAND, json.dumps(config),
         ]
         cgroups = CgroupSet.create(f"{os.getpid()}-{next(_counter)}-{spec.key[:12]}", spec)
         stderr = None if os.environ.get("SANDBOX_DEBUG_STDERR") else subprocess.DEVNULL
