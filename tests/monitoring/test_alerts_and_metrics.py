@@ -131,3 +131,39 @@ def test_celery_queue_depth_is_the_length_of_the_queue_in_redis(client, settings
     finally:
         broker.delete("monitoring-test-queue")
     assert _value(text, "aisquare_celery_queue_length", '{queue="monitoring-test-queue"}') == 3
+
+
+@pytest.mark.django_db
+def test_with_prometheus_multiproc_dir_the_request_counter_is_summed_over_processes(tmp_path):
+    """gunicorn runs several worker processes: each counts its own requests into PROMETHEUS_MULTIPROC_DIR and the
+    scrape, whichever process answers it, reports their sum."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the child processes read the PostgreSQL test database")
+    db = connection.settings_dict
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "aisquare_plugins.settings",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    script = ("import sys, django; django.setup()\n"
+              "from runtime.analytics import metrics\n"
+              "for _ in range(int(sys.argv[1])): metrics.observe_request('GET', 200)\n"
+              "if sys.argv[2] == 'render': sys.stdout.write(metrics.render()[0].decode())\n")
+
+    def process(count, what):
+        done = subprocess.run([sys.executable, "-c", script, str(count), what], env=env, capture_output=True,
+                              text=True, timeout=60, cwd=str(django_settings.BASE_DIR))
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    process(3, "count")
+    process(4, "count")
+    text = process(0, "render")
+
+    assert _value(text, "aisquare_http_requests_total", '{method="GET",status="200"}') == 7
+    assert "aisquare_plugin_runs_total" in text  # the shared figures are there too
