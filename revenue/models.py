@@ -20,6 +20,8 @@ class RevenueEntry(models.Model):
     class PaymentStatus(models.TextChoices):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded (unpaid to developer)"
+        # Rows paid by a payout keep SUCCEEDED: "paid out" is `payout.status == paid` through the link (see
+        # revenue.services.payouts_send). PAID_OUT is kept for rows imported as already paid.
         PAID_OUT = "paid_out", "Paid out"
         REVERSED = "reversed", "Reversed"
         FAILED = "failed", "Failed"

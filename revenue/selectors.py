@@ -13,6 +13,8 @@ from aisquare_plugins.exceptions import NotFound, ServiceError
 from revenue.models import Payout, PayoutAccount, Purchase, RevenueEntry, Subscription
 
 PERIODS = ("monthly", "quarterly", "yearly")
+# A ledger row is paid out when the payout it is linked to is paid.
+PAID_OUT = Q(payout__status=Payout.Status.PAID) | Q(payment_status=RevenueEntry.PaymentStatus.PAID_OUT)
 ZERO = Decimal("0")
 
 
@@ -177,10 +179,9 @@ def platform_totals() -> list[dict]:
             gross=Coalesce(Sum("amount"), ZERO),
             fees=Coalesce(Sum("platform_fee"), ZERO),
             shares=Coalesce(Sum("developer_share"), ZERO),
-            paid_out=Coalesce(Sum("developer_share", filter=Q(payment_status=RevenueEntry.PaymentStatus.PAID_OUT)),
-                              ZERO),
-            owed=Coalesce(Sum("developer_share", filter=Q(payment_status=RevenueEntry.PaymentStatus.SUCCEEDED)),
-                          ZERO),
+            paid_out=Coalesce(Sum("developer_share", filter=PAID_OUT), ZERO),
+            owed=Coalesce(Sum("developer_share", filter=Q(payment_status=RevenueEntry.PaymentStatus.SUCCEEDED)
+                              & ~PAID_OUT), ZERO),
             transactions=Count("id"),
         ).order_by("currency")
     )

@@ -680,8 +680,10 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
     2. The gateway is called per payout with the idempotency key derived from the payout; a payout that was sent
        before (processing after a crash, or failed) is first looked up at the gateway by that key / its transfer
        group, so a transfer that went out before a crash is found, not repeated.
-    3. One transaction records the outcomes: paid (and the ledger rows paid out), or failed with a backoff for
-       errors that may pass (5, 10, 20, 40 minutes; PAYOUT_MAX_ATTEMPTS in all) and none for refusals.
+    3. One transaction records the outcomes: paid, or failed with a backoff for errors that may pass (5, 10, 20,
+       40 minutes; PAYOUT_MAX_ATTEMPTS in all) and none for refusals. A ledger row is paid out when the payout it
+       is linked to is paid: that is read through the link (one source of truth), not copied onto each row, which
+       would write every row a second time.
     """
     now = now or timezone.now()
     counts = {"paid": 0, "failed": 0, "skipped": 0}
@@ -767,7 +769,6 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
         for outcome, attempt_ids in by_outcome.items():
             PayoutAttempt.objects.filter(pk__in=attempt_ids).update(
                 outcome=outcome, transfer_id=Subquery(transfers), updated_at=now)
-        RevenueEntry.objects.filter(payout__in=paid).update(payment_status=RevenueEntry.PaymentStatus.PAID_OUT)
         if paid:
             # The developers hear about it from a task after the commit, not inside the run.
             from revenue import tasks
@@ -829,7 +830,7 @@ def payout_reverse(*, payout: Payout, reason: str) -> Payout:
         if payout.status not in (Payout.Status.PAID, Payout.Status.FAILED):
             raise Conflict(f"A {payout.get_status_display().lower()} payout cannot be reversed.",
                            code="invalid_status")
-        payout.entries.update(payout=None, payment_status=RevenueEntry.PaymentStatus.SUCCEEDED)
+        payout.entries.update(payout=None)
         payout.status, payout.reversed_at = Payout.Status.REVERSED, timezone.now()
         payout.last_error = reason[:2000]
         payout.save(update_fields=["status", "reversed_at", "last_error", "updated_at"])

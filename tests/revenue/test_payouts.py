@@ -48,7 +48,8 @@ def test_one_payout_per_developer_and_currency_from_unpaid_shares(developer):
     assert usd.status == Payout.Status.PAID and usd.transfer_id.startswith("local_tr_")
     assert usd.destination == "local-acct-1"
     assert Payout.objects.get(developer=developer, currency="JPY").amount == Decimal("3500")
-    assert set(RevenueEntry.objects.values_list("payment_status", flat=True)) == {"paid_out"}
+    # Every row is linked to its (paid) payout: that is what "paid out" means.
+    assert set(RevenueEntry.objects.values_list("payout__status", flat=True)) == {"paid"}
     record = transfers().get(idempotency_key=usd.idempotency_key)
     assert (record.amount, record.currency, record.reference) == (Decimal("52.50"), "USD", "local-acct-1")
 

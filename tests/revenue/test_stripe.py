@@ -216,7 +216,7 @@ def test_a_refused_transfer_is_not_retried(fake_stripe, stripe_developer):
     assert payout.status == "failed" and payout.next_attempt_at is None
     assert "refused" in payout.last_error
     assert services.payouts_due() == []
-    assert RevenueEntry.objects.get().payment_status == "succeeded"  # not paid out
+    assert RevenueEntry.objects.get().payout.status == "failed"  # so its share is not paid out
     # Staff abandon it: the share carries over to the next payout.
     services.payout_reverse(payout=payout, reason="account closed")
     assert RevenueEntry.objects.get().payout is None
