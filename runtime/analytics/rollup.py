@@ -28,6 +28,7 @@ from runtime.models import Installation, PluginUsage
 logger = logging.getLogger(__name__)
 
 ROLLUP_TASK_NAME = "runtime.analytics_rollup"
+COMPLETE_AFTER_SECONDS = 300
 RUN = "plugin"  # resource_type of a hook, function or event-handler run (runtime/invocation.py)
 OC = PluginUsage.Outcome
 COUNT_FIELDS = ("installs", "uninstalls", "activations", "active_installations", "active_users", "calls", "errors",
@@ -221,7 +222,8 @@ def rollup_day(*, day: dt.date) -> int:
         PluginDailyStats.objects.bulk_create(rows, batch_size=1000)
         PluginDailyError.objects.filter(day=day).delete()
         PluginDailyError.objects.bulk_create(_top_errors(day, errors), batch_size=1000)
-        marker.complete = end <= timezone.now()
+        # Complete once the day is over by a margin: audit rows are flushed in batches, seconds after the fact.
+        marker.complete = end + dt.timedelta(seconds=COMPLETE_AFTER_SECONDS) <= timezone.now()
         marker.save(update_fields=["complete", "computed_at"])
     return len(rows)
 
@@ -262,7 +264,11 @@ def rollup_catch_up(*, today: dt.date | None = None) -> list[dt.date]:
     for day in days:
         rollup_day(day=day)
     if days:
-        version_error_alerts_check(plugin_ids=None)
+        # Only plugins that ran in the days just computed can have crossed the threshold since the last check.
+        active = set(PluginDailyStats.objects.filter(day__in=days, version="", calls__gt=0)
+                     .values_list("plugin_id", flat=True))
+        if active:
+            version_error_alerts_check(plugin_ids=sorted(active))
     return days
 
 
