@@ -11,6 +11,7 @@ also gets its own memory, pids and cpu (50% of one core) cgroup.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -37,6 +38,7 @@ _counter = itertools.count()
 BOOT_COMMAND = "import sys; sys.path.insert(0, '/sandbox'); import boot; del sys.path[0]; boot.main()"
 
 
+@functools.cache
 def _ensure_bytecode(sdk_dir: Path) -> Path | None:
     """Compile the boot script and the SDK once per host process: the sandbox (read-only, -B) must never compile
     them at each cold start. Same interpreter minor version inside and out (the pyc magic is per minor version)."""
