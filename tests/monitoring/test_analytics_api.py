@@ -169,3 +169,17 @@ def test_error_spikes_compare_the_last_day_with_the_days_before(db):
     assert [h["plugin_id"] for h in overview["hogs_by_cpu"]] == ["spiky", "steady"]
     assert overview["hogs_by_memory"][0]["plugin_id"] == "spiky"
     assert {t["plugin_id"] for t in overview["top_by_calls"]} == {"spiky", "steady"}
+
+
+def test_a_hostile_error_message_from_a_plugin_is_shown_as_text(owned, client):
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    usage(plugin_id="quiz-stats", version="1.0.0", when=at(owned["day2"], 900), outcome="error",
+          reason="ValueError", message=hostile)
+    rollup.rollup_day(day=owned["day2"])
+    client.force_login(owned["developer"].user)
+
+    html = client.get("/developer/plugins/quiz-stats/analytics/").content.decode()
+
+    assert '<script>alert("x")' not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html  # the table, escaped
+    assert "\\u003Cscript\\u003E" in html  # the chart data, escaped by json_script
