@@ -5,7 +5,7 @@ dockerd normally adds a docker0 bridge, iptables rules and turns on ip_forward. 
 `start` checks that the host's network state is unchanged afterwards (and repairs it if not), `stop` kills the
 engine by its pid and checks again. Its data root (images: the cached worker image) persists between runs.
 
-    python -m tests.runtime.docker_engine start|stop|status|build
+    python -m tests.runtime.docker_engine start|stop [--force]|status|build
 `start` prints the engine's URL (for SANDBOX_DOCKER_HOST) on its last line; it exits 3 with the reason when no
 engine can run here.
 """
@@ -85,10 +85,17 @@ def _locked():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start(log=print, timeout: float = 30) -> tuple[str, bool]:
-    """Start the private engine (or find it running). Returns (url, started_here)."""
+def start(log=print, timeout: float = 30, *, register: bool = False) -> tuple[str, bool]:
+    """Start the private engine (or find it running). Returns (url, started_here).
+
+    register: also count this process as a user (see acquire), in the same locked step, so that no `stop` can fall
+    between finding the engine up and registering.
+    """
     with _locked():
-        return _start(log, timeout)
+        url, started = _start(log, timeout)
+        if register:
+            _acquire(started)
+        return url, started
 
 
 def _start(log, timeout: float) -> tuple[str, bool]:
@@ -172,9 +179,23 @@ def _release(log) -> bool:
     return False
 
 
-def stop(log=print) -> None:
+def stop(log=print, *, force: bool = False) -> bool:
+    """Stop the engine unless a live test session uses it (force: regardless). True if stopped."""
     with _locked():
+        users = [u.name for u in USERS.glob("*") if _alive(u.name)] if USERS.exists() else []
+        if users and not force:
+            log(f"the private dockerd is in use by pid(s) {', '.join(users)}: not stopped (--force to stop anyway)")
+            return False
         _stop(log)
+        return True
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
 
 
 def _stop(log) -> None:
@@ -245,8 +266,7 @@ def main(argv: list[str]) -> int:
         print(url)
         return 0
     if command == "stop":
-        stop()
-        return 0
+        return 0 if stop(force="--force" in argv) else 4
     if command == "build":
         sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")

@@ -58,12 +58,12 @@ def docker_engine():
         url = declared
     else:
         try:
-            url, started = engine.start()
+            # Other test sessions may use the same engine: registered users; the last one out stops it (if a session
+            # started it).
+            url, _started = engine.start(register=True)
         except engine.EngineUnavailable as exc:
             ENGINE_REPORT["status"] = f"did NOT run: {exc}"
             require(False, f"a Docker engine ({exc})")
-        # Other test sessions may use the same engine: the last one out stops it (if a session started it).
-        engine.acquire(started=started)
         shared = True
     try:
         try:
