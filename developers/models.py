@@ -81,7 +81,7 @@ class Submission(models.Model):
         permissions = [("review_submission", "Can review plugin submissions")]
 
     def __str__(self) -> str:
-        return f"submission {self.version_id}"
+        return f"{self.version} submission"
 
 
 class ReviewAudit(models.Model):
