@@ -59,6 +59,9 @@ def seccomp_rules():
     rules.append((SCMP_ACT_KILL_PROCESS, "clone", ((0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0),)))
     # clone3's flags live in memory seccomp cannot read: answer ENOSYS so glibc falls back to clone().
     rules.append((SCMP_ACT_ERRNO(ENOSYS), "clone3", ()))
+    # Anonymous files are memory that RLIMIT_AS does not count (written, never mapped): refused.
+    rules.append((SCMP_ACT_KILL_PROCESS, "memfd_create", ()))
+    rules.append((SCMP_ACT_KILL_PROCESS, "memfd_secret", ()))
     # Sockets: AF_UNIX only (no network of any kind, no raw or netlink sockets).
     rules.append((SCMP_ACT_KILL_PROCESS, "socket", ((0, SCMP_CMP_NE, AF_UNIX, 0),)))
     rules.append((SCMP_ACT_KILL_PROCESS, "socketpair", ((0, SCMP_CMP_NE, AF_UNIX, 0),)))

@@ -286,6 +286,9 @@ class BubblewrapBackend:
             *(["--ro-bind", str(self.boot_pyc), f"/sandbox/__pycache__/{self.boot_pyc.name}"] if self.boot_pyc else []),
             "--ro-bind", str(self.sdk_dir), "/sandbox/lib/aisquare_plugin_sdk",
             "--remount-ro", "/",
+            # /dev is a tmpfs without a size limit: read-only, so it cannot be used to hoard memory or "disk"
+            # (its device nodes are bind mounts of their own and stay usable).
+            "--remount-ro", "/dev",
             "--uid", "65534", "--gid", "65534",
             "--chdir", "/data",
         ]

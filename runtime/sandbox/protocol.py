@@ -231,7 +231,8 @@ class WorkerConnection:
         signal_number = -code if code is not None and code < 0 else (code - 128 if code and code > 128 else None)
         if signal_number == SIGSYS:
             return SandboxViolation("the plugin made a forbidden system call and was killed "
-                                    "(process creation, exec, network socket, ptrace, mount, namespaces, bpf, ...)",
+                                    "(process creation, exec, network socket, ptrace, mount, namespaces, bpf, "
+                                    "anonymous memory files, ...)",
                                     reason="forbidden_syscall")
         if signal_number == SIGXCPU:
             return LimitExceeded("the worker used up its CPU time", reason="cpu")

@@ -88,7 +88,7 @@ def _usage() -> tuple[float, int]:
 
 def _classify(exc: BaseException) -> dict[str, Any]:
     error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)[:2000]}
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == 12):  # ENOMEM: RLIMIT_AS
         error["limit"] = "memory"
     elif isinstance(exc, OSError) and exc.errno in (27, 28, 122):  # EFBIG, ENOSPC, EDQUOT
         error["limit"] = "disk"

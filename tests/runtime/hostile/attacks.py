@@ -134,6 +134,30 @@ def fill_tmp():
         i += 1
 
 
+def hoard_in_dev():
+    # /dev is a tmpfs: without care it is unlimited memory that no rlimit counts.
+    with open("/dev/hoard", "wb") as f:
+        while True:
+            f.write(b"\0" * (1024 * 1024))
+
+
+def hoard_in_memfd():
+    fds = []
+    while True:
+        fd = os.memfd_create("hoard")
+        os.write(fd, b"\0" * (8 * 1024 * 1024))
+        fds.append(fd)
+
+
+def hoard_in_shm():
+    import mmap
+
+    blocks = []
+    while True:
+        blocks.append(mmap.mmap(-1, 64 * 1024 * 1024))
+        blocks[-1].write(b"\0" * (64 * 1024 * 1024))
+
+
 def deep_recursion(n=0):
     return deep_recursion(n + 1)
 

@@ -48,6 +48,8 @@ STOPPED = [
     ("fill_disk_inodes", {"disk"}),
     ("fill_tmp", {"disk"}),
     ("deep_recursion", {"recursion"}),
+    ("hoard_in_memfd", {"forbidden_syscall"}),
+    ("hoard_in_shm", {"memory"}),
     # network
     ("connect_test_net", {"network"}),
     ("raw_socket_syscall", {"forbidden_syscall"}),
@@ -155,6 +157,16 @@ def test_the_data_quota_holds_and_frees_after_cleanup(pair):
     # The volume holds its quota, not more; the host's data directory itself stays empty.
     assert (data_dir_for(attacker.pk).with_suffix(".img")).stat().st_blocks * 512 <= 9 * 1024 * 1024
     assert list(data_dir_for(attacker.pk).iterdir()) == []
+    _still_fine(attacker, neighbour)
+
+
+def test_dev_cannot_be_used_as_storage(pair):
+    attacker, neighbour = pair
+    with pytest.raises(ServiceError) as info:
+        _invoke(attacker, "hoard_in_dev")
+    # Read-only in the bubblewrap sandbox, not writable by the container's user: refused either way.
+    assert info.value.code in ("plugin_error", "disk")
+    assert any(word in info.value.message for word in ("Read-only file system", "Permission denied", "No space"))
     _still_fine(attacker, neighbour)
 
 
