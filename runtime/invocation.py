@@ -19,7 +19,7 @@ from runtime.plugin_api import audit, gateway
 from runtime.plugin_files import data_dir_for, data_volume_for
 from runtime.sandbox.base import LimitExceeded, Limits, PluginCallError, SandboxError, WorkerSpec
 from runtime.sandbox.pool import get_pool
-from runtime.sandbox.protocol import CallResult, HostCallRefused, HostHandler
+from runtime.sandbox.protocol import CallResult, HostAbort, HostCallRefused, HostHandler
 
 REVOKED_KEY = "runtime:revoked:{}"
 
@@ -78,15 +78,27 @@ def generation_of(code_dir: Path, main: str) -> str:
     return f"{code_dir}:{stamp}"
 
 
+# A plugin that keeps calling after being told it is over its rate limit is stopped: every refused call still
+# costs the host a check and an audit row.
+MAX_RATE_LIMITED_PER_RUN = 20
+
+
 def gateway_handler(installation_id: str, *, function_call: bool) -> HostHandler:
     revoked_key = REVOKED_KEY.format(installation_id)
+    rate_limited = 0
 
     def handle(method: str, params: dict[str, Any]) -> Any:
+        nonlocal rate_limited
         if function_call and cache.get(revoked_key):
             raise HostCallRefused("permission_denied", "The installation was deactivated; its API access is revoked.")
         try:
             return gateway.call(installation_id=installation_id, method=method, params=params)
         except gateway.APIRefusal as exc:
+            if exc.code == "rate_limited":
+                rate_limited += 1
+                if rate_limited > MAX_RATE_LIMITED_PER_RUN:
+                    raise HostAbort("api_flood", "the plugin kept calling the Plugin API past its rate limit "
+                                                 "and was stopped") from None
             raise HostCallRefused(exc.code, exc.message) from None
 
     return handle

@@ -39,6 +39,16 @@ class HostCallRefused(Exception):
         self.message = message
 
 
+class HostAbort(Exception):
+    """A host function decided the worker must stop (e.g. it keeps hammering a refused API): the worker is killed
+    and the call ends with LimitExceeded(reason)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
 HostHandler = Callable[[str, dict[str, Any]], Any]
 
 
@@ -149,6 +159,8 @@ class WorkerConnection:
                 response = {"type": "response", "id": request_id, "result": host(method, params)}
             except HostCallRefused as exc:
                 response = {"type": "response", "id": request_id, "error": {"code": exc.code, "message": exc.message}}
+            except HostAbort as exc:
+                self._fail(LimitExceeded(exc.message, reason=exc.reason))
         self._send(response, deadline)
 
     # -- the pipe --------------------------------------------------------------------------------------------------

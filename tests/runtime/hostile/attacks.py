@@ -283,6 +283,24 @@ def forged_result():
     time.sleep(5)
 
 
+def api_flood():
+    from aisquare_plugin_sdk.context import HostError
+
+    while True:
+        try:
+            _context.storage.get("k")
+        except HostError:
+            pass
+
+
+_context = None
+
+
+def init(ctx):
+    global _context
+    _context = ctx
+
+
 def noisy_print():
     for i in range(20000):
         print("noise", i)

@@ -18,7 +18,7 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
 ATTACKS = (Path(__file__).with_name("attacks.py")).read_text()
-TIGHT = {"function_timeout": 2, "memory_mb": 256, "disk_mb": 8, "tmp_mb": 8}
+TIGHT = {"function_timeout": 2, "memory_mb": 256, "disk_mb": 8, "tmp_mb": 8, "api_calls_per_minute": 30}
 
 STOPPED = [
     # process creation
@@ -60,6 +60,8 @@ STOPPED = [
     ("flood_protocol", {"output_flood", "message_size"}),
     ("malformed_protocol", {"protocol"}),
     ("forged_result", {"protocol"}),
+    # the Plugin API
+    ("api_flood", {"api_flood"}),
 ]
 
 
