@@ -54,6 +54,8 @@ STARTUP_SYSCALLS = frozenset({"execve", "execveat", "fork", "vfork", "clone"})
 MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                 "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys"]
 
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", "/dev"]
+
 _ACTIONS = {boot.SCMP_ACT_KILL_PROCESS: "SCMP_ACT_KILL_PROCESS", boot.SCMP_ACT_ALLOW: "SCMP_ACT_ALLOW"}
 _OPS = {boot.SCMP_CMP_NE: "SCMP_CMP_NE", boot.SCMP_CMP_MASKED_EQ: "SCMP_CMP_MASKED_EQ"}
 _ARCHES = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
@@ -320,7 +322,7 @@ class DockerBackend:
             tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},  # noqa: S108 - inside
             read_only=True,
             network_mode="none",
-            ipc_mode="private",
+            ipc_mode="none",  # no /dev/shm, no /dev/mqueue: no memory outside the rlimits' view
             mem_limit=memory,
             memswap_limit=memory,
             pids_limit=limits.max_threads + 4,
@@ -340,8 +342,10 @@ class DockerBackend:
             ],
             log_config=LogConfig(type="none"),
         )
-        # The engine's default masked paths, plus all of /sys (cgroup files, devices: nothing a plugin needs).
+        # The engine's default masked paths, plus all of /sys (cgroup files, devices: nothing a plugin needs), and its
+        # default read-only paths plus /dev (a tmpfs: writable, it would be memory no rlimit counts).
         config["MaskedPaths"] = MASKED_PATHS
+        config["ReadonlyPaths"] = READONLY_PATHS
         return config
 
     def _share_code_dir(self, code_dir: Path) -> None:

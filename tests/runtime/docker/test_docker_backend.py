@@ -108,7 +108,8 @@ def test_each_container_gets_every_limit(backend, engine, make_spec):
         assert host["Init"] is True
         assert host["Tmpfs"]["/tmp"].startswith("rw,noexec,nosuid,nodev,size=8m")
         assert host["LogConfig"]["Type"] == "none"
-        assert "/sys" in host["MaskedPaths"]
+        assert "/sys" in host["MaskedPaths"] and "/dev" in host["ReadonlyPaths"]
+        assert host["IpcMode"] == "none"  # no /dev/shm
         ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host["Ulimits"]}
         assert ulimits["nofile"] == (40, 40) and ulimits["core"] == (0, 0)
         assert ulimits["fsize"] == (spec.limits.disk_mb * MB,) * 2
