@@ -93,11 +93,19 @@ class SubmissionAdmin(admin.ModelAdmin):
                        "claimed_at", "reviewer_note", "decided_at", "created_at"]
     fields = readonly_fields
 
+    actions = ["rescan_selected"]
+
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Re-scan the selected versions (after a rule or blocklist change)")
+    def rescan_selected(self, request, queryset):
+        done = sum(_run(request, str(s), lambda s=s: services.submission_rescan(submission=s, actor=request.user))
+                   for s in queryset.select_related("version"))
+        self.message_user(request, f"{done} version(s) queued for a new scan.")
 
     @admin.display(description="plugin", ordering="version__plugin__id")
     def plugin(self, obj):

@@ -301,3 +301,19 @@ def test_blocklist_admin_form_validates_and_audits(client, reviewer):
     entry = BlockedHash.objects.get()
     assert entry.sha256 == "ab" * 32 and entry.added_by == reviewer
     assert ReviewAudit.objects.filter(action="blocklist", actor=reviewer).exists()
+
+
+def test_bulk_rescan_from_the_queue(client, submit, django_capture_on_commit_callbacks):
+    from tests.publishing.packages import AWS_KEY
+
+    version = submit(build(AWS_KEY))
+    assert version.status == "rejected"
+    superuser = UserFactory(username="root3", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/developers/submission/?queue=all", {
+            "action": "rescan_selected", "_selected_action": [str(version.submission.pk)]})
+    assert response.status_code == 302
+    version.refresh_from_db()
+    assert version.submission.scan_count == 1 and version.status == "rejected"
+    assert ReviewAudit.objects.filter(action="rescan", actor=superuser).count() == 1
