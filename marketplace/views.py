@@ -91,13 +91,17 @@ def plugin_detail_data(*, plugin, user) -> dict:
 class PluginDetailView(APIView):
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(summary="A plugin's listing, versions, permissions, ratings, compatibility", responses={200: dict})
+    @extend_schema(
+        operation_id="marketplace_plugin_detail",
+        summary="A plugin's listing, versions, permissions, ratings, compatibility",
+        responses={200: dict},
+    )
     def get(self, request, plugin_id: str):
         plugin = selectors.access_plugin_by_id(plugin_id=plugin_id)
         return Response(plugin_detail_data(plugin=plugin, user=request.user))
 
 
-class InstallRequestSerializer(serializers.Serializer):
+class MarketplaceInstallRequestSerializer(serializers.Serializer):
     granted_scopes = serializers.ListField(
         child=serializers.CharField(max_length=64), max_length=50, default=list,
         help_text="Every required scope the plugin asks for (consent), plus the optional ones chosen.",
@@ -111,9 +115,11 @@ class InstallRequestSerializer(serializers.Serializer):
 class PluginInstallView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(summary="Install from the marketplace", request=InstallRequestSerializer, responses={201: dict})
+    @extend_schema(
+        summary="Install from the marketplace", request=MarketplaceInstallRequestSerializer, responses={201: dict}
+    )
     def post(self, request, plugin_id: str):
-        body = InstallRequestSerializer(data=request.data)
+        body = MarketplaceInstallRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         org_id = body.validated_data["org_id"]
         org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
