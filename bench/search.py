@@ -126,8 +126,13 @@ def seed(count: int, reseed: bool) -> None:
             "updated_at": published,
         })
         statuses = ["approved"] if rng.random() < 0.9 else ["yanked"] if rng.random() < 0.5 else ["rejected"]
+        min_key = rng.choice((1, 2, 2, 2, 3))
+        plugin_rows[-1].update({  # the listing columns marketplace.catalogue keeps in step with the versions
+            "listed": "approved" in statuses, "listed_platform_gapless": True,
+            "listed_min_platform_key": min_key * 100_000_000 if "approved" in statuses else None,
+            "listed_max_platform_key": None,
+        })
         for major, status in enumerate(statuses, start=1):
-            min_key = rng.choice((1, 2, 2, 2, 3))
             version_rows.append({
                 "id": uuid.uuid4(), "plugin_id": plugin_id, "version": f"{major}.0.0", "version_major": major,
                 "version_minor": 0, "version_patch": 0, "package": f"packages/{plugin_id}.zip",

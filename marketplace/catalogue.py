@@ -62,6 +62,56 @@ def _pricing_columns(pricing: dict[str, Any]) -> dict[str, Any]:
     return {"pricing_model": model, "price": Decimal(str(price or "0")), "currency": pricing.get("currency", "USD")}
 
 
+
+# --- the listing's denormalized state ----------------------------------------------------------------------------
+
+LISTING_STATE_FIELDS = ("listed", "listed_min_platform_key", "listed_max_platform_key", "listed_platform_gapless")
+
+
+def listing_state(ranges: list[tuple[int, int | None]]) -> dict[str, Any]:
+    """The listing columns for a plugin whose approved versions have these (min, max) platform key ranges (max None:
+    no upper bound). Gapless when the ranges, merged, make one interval: no platform key between the smallest min and
+    the largest max is left out (keys are integers, so [a, b] and [b + 1, c] leave no gap)."""
+    if not ranges:
+        return {"listed": False, "listed_min_platform_key": None, "listed_max_platform_key": None,
+                "listed_platform_gapless": True}
+    ordered = sorted(ranges, key=lambda r: r[0])
+    gapless = True
+    reach = ordered[0][1]  # the largest max merged so far (None: unbounded)
+    for low, high in ordered[1:]:
+        if reach is not None and low > reach + 1:
+            gapless = False
+        reach = None if reach is None or high is None else max(reach, high)
+    return {"listed": True, "listed_min_platform_key": ordered[0][0], "listed_max_platform_key": reach,
+            "listed_platform_gapless": gapless}
+
+
+def listing_state_refresh(*, plugin: Plugin) -> Plugin:
+    """Recompute the plugin's listing columns from its approved versions and write them (only those columns).
+
+    Called by every service that changes a version's status, inside its transaction and under the plugin's row lock,
+    so the columns are never out of step with the versions. `plugin` (the caller's instance) is updated too. Safe
+    on its own as well (it takes the plugin's row lock): it only ever recomputes from the versions.
+    """
+    with transaction.atomic():
+        Plugin.objects.select_for_update().filter(pk=plugin.pk).values_list("pk", flat=True).first()
+        return _listing_state_write(plugin)
+
+
+def _listing_state_write(plugin: Plugin) -> Plugin:
+    ranges = list(
+        PluginVersion.objects.filter(plugin_id=plugin.pk, status=PluginVersion.Status.APPROVED).values_list(
+            "min_platform_key", "max_platform_key"
+        )
+    )
+    state = listing_state(ranges)
+    if any(getattr(plugin, name) != value for name, value in state.items()):
+        Plugin.objects.filter(pk=plugin.pk).update(**state)
+        for name, value in state.items():
+            setattr(plugin, name, value)
+    return plugin
+
+
 def plugin_register(*, plugin_id: str, developer, manifest: dict[str, Any]) -> Plugin:
     """Return the plugin `plugin_id`, locked for this transaction, creating it for `developer` on first upload.
 
@@ -175,9 +225,19 @@ def plugin_version_set_status(
                 f"Version {locked.version} is {locked.get_status_display().lower()}; it cannot become {status}.",
                 code="invalid_status",
             )
+        approved = PluginVersion.Status.APPROVED
+        if approved in (locked.status, status) and locked.status != status:
+            # Approving or withdrawing a version here changes whether (and where) the plugin is listed.
+            plugin = Plugin.objects.select_for_update().get(pk=locked.plugin_id)
+        else:
+            plugin = None
         locked.status = status
         locked.full_clean()
         locked.save(update_fields=["status", "updated_at"])
+        if plugin is not None:
+            listing_state_refresh(plugin=plugin)
+            plugin_id = plugin.pk
+            transaction.on_commit(lambda: _invalidate_caches(plugin_id))
         version.status = status
         return locked
 
@@ -210,6 +270,7 @@ def plugin_version_publish(*, version: PluginVersion) -> PluginVersion:
         locked.full_clean()
         locked.save(update_fields=["status", "published_at", "updated_at"])
 
+        listing_state_refresh(plugin=plugin)
         newest = _newest_approved(plugin)
         if newest is not None and newest.pk == locked.pk:
             _fill_listing(plugin, locked)
@@ -266,6 +327,7 @@ def plugin_version_yank(*, version: PluginVersion, reason: str) -> PluginVersion
         locked.yank_reason = reason.strip()
         locked.full_clean()
         locked.save(update_fields=["status", "yanked_at", "yank_reason", "updated_at"])
+        listing_state_refresh(plugin=plugin)  # the last approved version yanked: unlisted
         if plugin.version == locked.version:
             newest = _newest_approved(plugin)
             if newest is None:

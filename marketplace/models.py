@@ -64,6 +64,15 @@ class Plugin(models.Model):
     verified = models.BooleanField(default=False)
     featured = models.BooleanField(default=False, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Denormalized from the plugin's APPROVED versions, so that search reads one table. Written ONLY by
+    # marketplace.catalogue (listing_state_refresh) in the same transaction as every change of a version's status.
+    # `listed`: it has at least one approved version. `listed_min_platform_key`/`listed_max_platform_key`: the
+    # envelope of their platform ranges (max NULL: no upper bound); `listed_platform_gapless`: the union of those
+    # ranges is that one interval, so the envelope answers `compatible_with` exactly (otherwise the versions decide).
+    listed = models.BooleanField(default=False, db_index=True)
+    listed_min_platform_key = models.BigIntegerField(null=True, blank=True)
+    listed_max_platform_key = models.BigIntegerField(null=True, blank=True)
+    listed_platform_gapless = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,8 @@
 """Reads of the catalogue: the visible listing, search with filters, sorts and facets, and plugin details.
 
 Visibility has one rule: a plugin is listed when it has at least one APPROVED version; only approved versions are
-ever shown or installed (uploaded, rejected, quarantined and yanked ones never are).
+ever shown or installed (uploaded, rejected, quarantined and yanked ones never are). The catalogue's services keep
+that answer on the plugin row (Plugin.listed and its platform envelope), so search reads one table.
 """
 
 from __future__ import annotations
@@ -65,7 +66,21 @@ def compatible_q(key: int) -> Q:
 
 
 def visible_plugins() -> QuerySet[Plugin]:
-    return Plugin.objects.filter(Exists(approved_versions().filter(plugin=OuterRef("pk"))))
+    """Listed plugins: `listed` is kept by marketplace.catalogue, in the same transaction as each version's status,
+    to say "has an approved version" without reading the versions table."""
+    return Plugin.objects.filter(listed=True)
+
+
+def listed_compatible_q(key: int) -> Q:
+    """Listed plugins having an approved version whose platform range admits `key`.
+
+    The envelope of the approved ranges (on the plugin row) decides alone when those ranges leave no gap, as almost
+    always; otherwise the versions are asked, only for the rows of such plugins that pass the envelope."""
+    envelope = Q(listed_min_platform_key__lte=key) & (
+        Q(listed_max_platform_key__isnull=True) | Q(listed_max_platform_key__gte=key)
+    )
+    exact = Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk")))
+    return envelope & (Q(listed_platform_gapless=True) | exact)
 
 
 def _latest_approved(field_name: str):
@@ -261,7 +276,7 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Pl
         queryset = queryset.filter(featured=params.featured)
     if params.compatible_with:
         key = platform_key(params.compatible_with)
-        queryset = queryset.filter(Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk"))))
+        queryset = queryset.filter(listed_compatible_q(key))
     return queryset, rank
 
 

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 
 from developers.models import Developer
 from host.models import Membership, Organization
+from marketplace.catalogue import listing_state_refresh
 from marketplace.models import Category, Plugin, PluginVersion
 from revenue.models import RevenueEntry
 from reviews.models import Review
@@ -78,6 +79,13 @@ class PluginVersionFactory(factory.django.DjangoModelFactory):
     min_platform_version = "2.0.0"
     min_platform_key = 200000000
     status = PluginVersion.Status.APPROVED
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # A version row written directly, as the catalogue's services would: its plugin's `listed` columns follow.
+        version = super()._create(model_class, *args, **kwargs)
+        listing_state_refresh(plugin=version.plugin)
+        return version
 
 
 class InstallationFactory(factory.django.DjangoModelFactory):

@@ -24,6 +24,7 @@ from aisquare_plugin_sdk.manifest import ZERO_DECIMAL_CURRENCIES, Version, valid
 from aisquare_plugins import demo
 from developers.models import Developer
 from host.models import Membership, Organization
+from marketplace import api as marketplace_api
 from marketplace.models import Plugin, PluginVersion
 from revenue.models import RevenueEntry
 from reviews.models import Review
@@ -153,6 +154,8 @@ class Command(BaseCommand):
                 versions.append(demo.SECOND_VERSIONS[plugin_id])
             for number, changelog in versions:
                 self._version(plugin, {**checked, "version": number, "changelog": changelog}, published)
+            # The versions are written directly: the listing's `listed` columns follow them as the catalogue does.
+            marketplace_api.listing_state_refresh(plugin=plugin)
             latest = versions[-1][0]
             if plugin.version != latest:
                 plugin.version = latest
