@@ -356,7 +356,16 @@ def run_maybe_async(value: Any) -> Any:
     if hasattr(value, "__await__") and hasattr(value, "send"):
         import asyncio  # only imported when a plugin actually uses coroutines
 
-        return asyncio.run(value)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(value)
+        # Called from inside a running event loop (a test runner's, a notebook's): finish the coroutine on a
+        # thread of its own rather than fail.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, value).result()
     return value
 
 
