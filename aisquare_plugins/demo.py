@@ -144,6 +144,8 @@ PLUGINS = [
      ["analytics:read", "system:notifications"], "Daily learning streaks with gentle nudges."),
     ("code-runner-lab", "Code Runner Lab", "assessment", "dev-clearview", monthly("12.00"), ["programming", "code"],
      ["assessments:create", "assessments:grade"], "Auto-graded programming exercises in a safe sandbox."),
+    ("lesson-summaries", "Lesson Summaries", "content", "dev-labs", FREE, ["content", "summaries", "ai"],
+     ["content:read", "content:update", "ai:use"], "Writes a short AI summary for every new lesson."),
     ("reading-level-check", "Reading Level Check", "content", "dev-polyglot", FREE, ["readability", "writing"],
      ["content:read"], "Estimates the reading level of lessons and suggests simpler wording."),
 ]
@@ -158,18 +160,19 @@ SECOND_VERSIONS = {
 
 PLUGIN_SOURCE = '''"""{name}: demo plugin shipped with the AI Square Plugins demo marketplace."""
 
+context = None
 
-def on_install(context):
+
+def init(ctx):
+    """Runs once per worker before any hook or function: keep the context, register the UI."""
+    global context
+    context = ctx
+    context.ui.addMenuItem({{"id": "{id}", "label": "{name}", "route": "/plugins/{id}/", "position": "main-menu"}})
+    context.ui.addDashboardWidget({{"id": "{id}-widget", "title": "{name}", "function": "summary"}})
+
+
+def on_install():
     context.storage.set("installed", True)
-
-
-def on_activate(context):
-    pass
-
-
-def init(context):
-    context.ui.addMenuItem({{"id": "{id}", "label": "{name}", "route": "/plugins/{id}", "position": "main-menu"}})
-    context.ui.addDashboardWidget({{"id": "{id}-widget", "title": "{name}", "component": "summary"}})
 
 
 def summary(*args, **kwargs):

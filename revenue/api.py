@@ -1,7 +1,7 @@
 """The revenue app's public surface: the only module of it that other apps may import."""
 
 from revenue.selectors import entitlement_exists, has_purchased
-from revenue.services import pricing_setup
+from revenue.services import ledger_record, pricing_setup
 
 
 def plugin_revenue_days(*, plugin_id: str, start, end) -> list[tuple]:
@@ -28,4 +28,4 @@ def plugin_revenue_days(*, plugin_id: str, start, end) -> list[tuple]:
              r["entries"]) for r in rows]
 
 
-__all__ = ["entitlement_exists", "has_purchased", "plugin_revenue_days", "pricing_setup"]
+__all__ = ["entitlement_exists", "has_purchased", "ledger_record", "plugin_revenue_days", "pricing_setup"]

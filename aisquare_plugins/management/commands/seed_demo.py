@@ -10,7 +10,8 @@ import json
 import random
 import zipfile
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,13 +21,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from aisquare_plugin_sdk.manifest import ZERO_DECIMAL_CURRENCIES, Version, validate_manifest
+from aisquare_plugin_sdk.build import package_files
+from aisquare_plugin_sdk.manifest import Version, parse_manifest, validate_manifest
 from aisquare_plugins import demo
 from developers.models import Developer
 from host.models import Membership, Organization
 from marketplace import api as marketplace_api
 from marketplace.models import Plugin, PluginVersion
+from revenue import api as revenue_api
 from revenue.models import RevenueEntry
+from reviews import api as reviews_api
 from reviews.models import Review
 from runtime.models import Installation, PluginUsage
 
@@ -41,22 +45,35 @@ REVIEW_TEXTS = [
 ]
 
 
-def build_package(manifest: dict, source: str) -> bytes:
+EXAMPLES = Path(settings.BASE_DIR) / "examples"
+
+
+def build_package(files: dict[str, bytes]) -> bytes:
     """A reproducible zip: fixed timestamps and order, so the same inputs give the same sha256."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in (("plugin.json", json.dumps(manifest, indent=2, sort_keys=True)), ("plugin.py", source)):
+        for name in sorted(files):
             info = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
+            archive.writestr(info, files[name])
     return buffer.getvalue()
 
 
-def split(amount: Decimal, currency: str) -> tuple[Decimal, Decimal]:
-    places = Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
-    fee = (amount * settings.PLATFORM_FEE_RATE).quantize(places, rounding=ROUND_HALF_UP)
-    return fee, amount - fee
+def example_manifest(plugin_id: str) -> dict | None:
+    """The manifest of the SDK's example plugin of that id (examples/<id>), if there is one."""
+    path = EXAMPLES / plugin_id / "plugin.json"
+    return parse_manifest(path.read_bytes()).data if path.is_file() else None
+
+
+def package_contents(plugin, manifest: dict) -> dict[str, bytes]:
+    """An example plugin ships its real sources; the other demo plugins a small generated module."""
+    root = EXAMPLES / plugin.id
+    files = {"plugin.py": demo.PLUGIN_SOURCE.format(id=plugin.id, name=plugin.name).encode()}
+    if root.is_dir():
+        files = {name: (root / name).read_bytes() for name in package_files(root)}
+    files["plugin.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    return files
 
 
 class Command(BaseCommand):
@@ -125,15 +142,17 @@ class Command(BaseCommand):
         plugins = {}
         for index, (plugin_id, name, category, dev, pricing, tags, scopes, description) in enumerate(demo.PLUGINS):
             developer = developers[dev]
-            manifest = {
+            manifest = example_manifest(plugin_id) or {
                 "id": plugin_id, "name": name, "version": "1.0.0", "description": description,
                 "author": {"name": developer.company_name}, "category": category, "tags": tags,
                 "permissions": [{"scope": s, "reason": f"{name} needs {s} to work."} for s in scopes],
                 "minPlatformVersion": "2.0.0", "pricing": pricing,
-                "documentationUrl": f"https://docs.example.org/{plugin_id}",
-                "supportUrl": f"https://support.example.org/{plugin_id}",
             }
+            manifest.setdefault("documentationUrl", f"https://docs.example.org/{plugin_id}")
+            manifest.setdefault("supportUrl", f"https://support.example.org/{plugin_id}")
             checked = validate_manifest(manifest).data
+            name, description, category, tags = (checked["name"], checked["description"], checked["category"],
+                                                  checked["tags"])
             price = Decimal(checked["pricing"].get("price", "0"))
             rng = random.Random(f"listing-{plugin_id}")
             published = now - timedelta(days=400 - index * 9)
@@ -149,7 +168,7 @@ class Command(BaseCommand):
                     "downloads": rng.randint(40, 25000), "published_at": published,
                 },
             )
-            versions = [("1.0.0", "First release.")]
+            versions = [(checked["version"], checked.get("changelog") or "First release.")]
             if plugin_id in demo.SECOND_VERSIONS:
                 versions.append(demo.SECOND_VERSIONS[plugin_id])
             for number, changelog in versions:
@@ -164,7 +183,7 @@ class Command(BaseCommand):
         return plugins
 
     def _version(self, plugin, manifest, published):
-        data = build_package(manifest, demo.PLUGIN_SOURCE.format(id=plugin.id, name=plugin.name))
+        data = build_package(package_contents(plugin, manifest))
         sha256 = hashlib.sha256(data).hexdigest()
         if PluginVersion.objects.filter(plugin=plugin, version=manifest["version"]).exists():
             return
@@ -207,15 +226,7 @@ class Command(BaseCommand):
                         defaults={"rating": rating, "title": title, "review": text, "version": latest.version,
                                   "verified_purchase": plugin.pricing_model != "free"},
                     )
-            self._refresh_ratings(plugin)
-
-    def _refresh_ratings(self, plugin):
-        ratings = list(Review.objects.filter(plugin=plugin, is_hidden=False).values_list("rating", flat=True))
-        distribution = {str(star): ratings.count(star) for star in range(1, 6)}
-        average = (Decimal(sum(ratings)) / len(ratings)).quantize(Decimal("0.01")) if ratings else Decimal(0)
-        plugin.ratings = {"average": str(average), "count": len(ratings), "distribution": distribution}
-        plugin.rating_average, plugin.rating_count = average, len(ratings)
-        plugin.save(update_fields=["ratings", "rating_average", "rating_count"])
+            reviews_api.plugin_ratings_rebuild(plugin_id=plugin.id)
 
     def _revenue(self, plugins):
         today = timezone.now().date()
@@ -226,14 +237,12 @@ class Command(BaseCommand):
             unit = plugin.price if plugin.price else Decimal("2.50")
             for n in range(rng.randint(3, 12)):
                 day = today - timedelta(days=rng.randint(1, 170))
-                fee, share = split(unit, plugin.currency)
-                RevenueEntry.objects.get_or_create(
-                    external_id=f"demo-{plugin.id}-{n}",
-                    defaults={
-                        "plugin": plugin, "developer": plugin.developer,
-                        "transaction_type": {"one_time": "purchase", "subscription": "subscription"}.get(
-                            plugin.pricing_model, "usage"),
-                        "amount": unit, "currency": plugin.currency, "platform_fee": fee, "developer_share": share,
-                        "payment_status": "succeeded", "period_start": day.replace(day=1), "period_end": day,
-                    },
+                entry = revenue_api.ledger_record(
+                    plugin=plugin, amount=unit, currency=plugin.currency, external_id=f"demo-{plugin.id}-{n}",
+                    transaction_type={"one_time": "purchase", "subscription": "subscription"}.get(
+                        plugin.pricing_model, "usage"),
+                    period_start=day.replace(day=1), period_end=day,
                 )
+                # Spread the demo's history over the last months, so the revenue charts have something to show.
+                RevenueEntry.objects.filter(pk=entry.pk).update(
+                    created_at=timezone.make_aware(timezone.datetime.combine(day, timezone.datetime.min.time())))
