@@ -152,8 +152,10 @@ def seed(count: int, reseed: bool) -> None:
             for row in rows:
                 copy.write_row([row[c] for c in columns])
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Plugin._meta.db_table}")
-        cursor.execute(f"ANALYZE {PluginVersion._meta.db_table}")
+        # VACUUM too: it sets the hint bits and visibility map a freshly COPYed table lacks (the first reads would
+        # otherwise write every page), the steady state of a live catalogue.
+        cursor.execute(f"VACUUM ANALYZE {Plugin._meta.db_table}")
+        cursor.execute(f"VACUUM ANALYZE {PluginVersion._meta.db_table}")
     print(f"seeded {count:,} plugins and {len(version_rows):,} versions in {time.perf_counter() - started:.1f} s")
 
 

@@ -69,7 +69,9 @@ class Plugin(models.Model):
     # `listed`: it has at least one approved version. `listed_min_platform_key`/`listed_max_platform_key`: the
     # envelope of their platform ranges (max NULL: no upper bound); `listed_platform_gapless`: the union of those
     # ranges is that one interval, so the envelope answers `compatible_with` exactly (otherwise the versions decide).
-    listed = models.BooleanField(default=False, db_index=True)
+    # Not indexed on its own: nearly every row is listed, and the planner would AND its bitmap into text searches
+    # for nothing. It is a filter on the rows the other indexes find.
+    listed = models.BooleanField(default=False)
     listed_min_platform_key = models.BigIntegerField(null=True, blank=True)
     listed_max_platform_key = models.BigIntegerField(null=True, blank=True)
     listed_platform_gapless = models.BooleanField(default=True)

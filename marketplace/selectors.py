@@ -32,6 +32,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import TextField
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, Ln, Now
+from django.db.models.lookups import Exact
 
 import runtime.api as runtime_api
 from aisquare_plugin_sdk.manifest import Version
@@ -79,7 +80,14 @@ def listed_compatible_q(key: int) -> Q:
     envelope = Q(listed_min_platform_key__lte=key) & (
         Q(listed_max_platform_key__isnull=True) | Q(listed_max_platform_key__gte=key)
     )
-    exact = Exists(approved_versions().filter(compatible_q(key), plugin=OuterRef("pk")))
+    # The subquery also names the outer row's gapless flag: correlated beyond the plugin id, it cannot be planned as
+    # a hashed subplan (a scan of every approved version, built as soon as one row with a gap is tested); it stays
+    # an index probe per such row.
+    exact = Exists(
+        approved_versions().filter(
+            compatible_q(key), Exact(OuterRef("listed_platform_gapless"), Value(False)), plugin=OuterRef("pk")
+        )
+    )
     return envelope & (Q(listed_platform_gapless=True) | exact)
 
 

@@ -188,9 +188,9 @@ def test_migration_backfills_the_columns_from_the_versions():
     add_version(PluginFactory(id="old-refused"), "1.0.0", status=Status.REJECTED)
     PluginFactory(id="old-empty")
     expected = {plugin_id: state(plugin_id) for plugin_id in ("old-one", "old-refused", "old-empty")}
-    # As before migration 0004: every row has the columns' defaults, or something wrong.
-    Plugin.objects.update(listed=False, listed_min_platform_key=None, listed_max_platform_key=None)
-    Plugin.objects.filter(pk="old-refused").update(listed=True, listed_min_platform_key=1)
+    # As right after migration 0004: every row has the columns' defaults.
+    Plugin.objects.update(listed=False, listed_min_platform_key=None, listed_max_platform_key=None,
+                          listed_platform_gapless=True)
 
     backfill.forwards(django_apps, None)
 
