@@ -108,7 +108,8 @@ def with_listing_annotations(queryset: QuerySet[Plugin]) -> QuerySet[Plugin]:
     return queryset.select_related("developer").annotate(
         latest_version=_latest_approved("version"),
         compatible_version_id=Subquery(
-            approved_versions().filter(compatible_q(key), plugin=OuterRef("pk")).values("pk")[:1]
+            # Any compatible version will do: no ordering (the model's default one joins the plugin to sort).
+            approved_versions().filter(compatible_q(key), plugin=OuterRef("pk")).order_by().values("pk")[:1]
         ),
     )
 
