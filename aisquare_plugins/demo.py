@@ -150,6 +150,9 @@ PLUGINS = [
      ["content:read"], "Estimates the reading level of lessons and suggests simpler wording."),
 ]
 
+# Installed and activated for the demo login `learner` through the real sandbox.
+LEARNER_PLUGINS = ["advanced-assessment-suite", "focus-timer", "midnight-theme", "lesson-summaries"]
+
 # Plugins with a second, newer version (changelog) so update and roll back can be tried.
 SECOND_VERSIONS = {
     "advanced-assessment-suite": ("1.1.0", "Faster grading; the analytics widget shows the last 30 days."),

@@ -46,6 +46,7 @@ from runtime.services import (
     installation_deactivate,
     installation_install,
     installation_invoke,
+    installation_provision,
     installation_rollback,
     installation_uninstall,
     installation_update,
@@ -67,7 +68,8 @@ __all__ = [
     "CallTimeout", "InvocationFailed", "LimitExceeded", "Package", "PackageError", "PluginCallError", "SandboxError",
     "SandboxUnavailable", "SandboxViolation", "check_entries", "check_main", "check_paths", "check_size",
     "extract_package", "installation_activate", "installation_deactivate", "installation_get_for_user",
-    "installation_install", "installation_invoke", "installation_rollback", "installation_uninstall",
+    "installation_install", "installation_invoke",
+    "installation_provision", "installation_rollback", "installation_uninstall",
     "installation_update", "installations_for_user", "installed_plugin_ids", "load_manifest", "open_zip",
     "read_files", "read_package", "sandbox_available", "user_has_used_plugin",
 ]

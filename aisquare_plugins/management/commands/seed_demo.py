@@ -32,6 +32,7 @@ from revenue import api as revenue_api
 from revenue.models import RevenueEntry
 from reviews import api as reviews_api
 from reviews.models import Review
+from runtime import api as runtime_api
 from runtime.models import Installation, PluginUsage
 
 FIXED_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
@@ -88,6 +89,7 @@ class Command(BaseCommand):
             plugins = self._plugins(developers)
             self._installations_usage_reviews(users, plugins)
             self._revenue(plugins)
+        self._learner_plugins(users["learner"])
         counts = {
             "users": get_user_model().objects.count(),
             "developers": Developer.objects.count(),
@@ -200,8 +202,8 @@ class Command(BaseCommand):
         version.save()
 
     def _installations_usage_reviews(self, users, plugins):
-        learners = [u for name, u in users.items() if name.startswith("student")] + [users["learner"],
-                                                                                   users["teacher"]]
+        # The demo login `learner` gets real installations (see _learner_plugins); these rows are history.
+        learners = [u for name, u in users.items() if name.startswith("student")] + [users["teacher"]]
         for plugin_id, plugin in list(plugins.items())[:30]:
             rng = random.Random(f"installs-{plugin_id}")
             latest = plugin.versions.filter(status=PluginVersion.Status.APPROVED).first()
@@ -227,6 +229,28 @@ class Command(BaseCommand):
                                   "verified_purchase": plugin.pricing_model != "free"},
                     )
             reviews_api.plugin_ratings_rebuild(plugin_id=plugin.id)
+
+    def _learner_plugins(self, learner):
+        """The demo login's plugins go through the real runtime (install, provision, activate in the sandbox), so
+        its dashboard shows their menu items and widgets. Without a sandbox, say so and leave them to the user."""
+        if not runtime_api.sandbox_available():
+            self.stdout.write("No plugin sandbox on this machine (apt-get install bubblewrap): demo plugins are listed "
+                              "but none is installed for 'learner'.")
+            return
+        for plugin_id in demo.LEARNER_PLUGINS:
+            if runtime_api.installations_for_user(user=learner).filter(plugin_id=plugin_id).exists():
+                continue
+            version = PluginVersion.objects.filter(plugin_id=plugin_id, status=PluginVersion.Status.APPROVED).order_by(
+                "-version_major", "-version_minor", "-version_patch").first()
+            scopes = [p["scope"] for p in version.manifest.get("permissions", [])]
+            installation = runtime_api.installation_install(plugin_version=version, user=learner,
+                                                            granted_scopes=scopes)
+            # Provision now rather than wait for the queued task (it is idempotent: whichever runs second no-ops).
+            installation = runtime_api.installation_provision(installation_id=installation.pk)
+            if installation.status == Installation.Status.INSTALLED:
+                runtime_api.installation_activate(installation=installation)
+            else:
+                self.stdout.write(f"{plugin_id} for 'learner': {installation.status} {installation.last_error}".strip())
 
     def _revenue(self, plugins):
         today = timezone.now().date()
