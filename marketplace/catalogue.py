@@ -50,6 +50,10 @@ def _invalidate_caches(plugin_id: str) -> None:
     invalidate = _optional("marketplace.cache", "invalidate_catalogue_caches")
     if invalidate is not None:
         invalidate(plugin_id=plugin_id)
+    if plugin_id is not None:  # the runtime's cached metadata and code of the plugin (issue 4, §Caching Strategy)
+        import runtime.api as runtime_api  # at call time: runtime.api imports the catalogue's models
+
+        runtime_api.plugin_caches_invalidate(plugin_id=plugin_id)
 
 
 def _pricing_columns(pricing: dict[str, Any]) -> dict[str, Any]:

@@ -122,3 +122,14 @@ def installation_scopes_set(*, installation, user, granted_scopes: list[str]):
     from runtime.plugin_api.permissions import installation_scopes_set as _set
 
     return _set(installation=installation, user=user, granted_scopes=granted_scopes)
+
+
+def plugin_caches_invalidate(*, plugin_id: str) -> None:
+    """Forget the runtime's cached metadata and code of a plugin (every version of it). The catalogue calls this on
+    commit whenever a version is published or yanked (through its catalogue-cache invalidation hook)."""
+    from runtime.models import Installation
+    from runtime.plugin_api.cache import plugin_caches_invalidate as _invalidate
+
+    versions = Installation._meta.get_field("plugin_version").related_model.objects.filter(
+        plugin_id=plugin_id).values_list("version", flat=True)
+    _invalidate(plugin_id=plugin_id, versions=list(versions))

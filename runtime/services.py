@@ -19,6 +19,7 @@ from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceEr
 from runtime import invocation, plugin_files
 from runtime.models import Installation, PluginStorageItem
 from runtime.package import PackageError, read_package
+from runtime.plugin_api import cache as plugin_cache
 from runtime.plugin_api import limits as api_limits
 from runtime.plugin_api.ui import ui_extensions_remove
 from runtime.sandbox.base import CallTimeout, LimitExceeded, PluginCallError, SandboxError, SandboxUnavailable
@@ -46,7 +47,9 @@ class SandboxMissing(ServiceError):
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 def _manifest(plugin_version) -> dict[str, Any]:
-    return plugin_version.manifest if isinstance(plugin_version.manifest, dict) else {}
+    """The manifest subset the runtime uses (id, version, permissions, main, dependencies, limits), through the
+    metadata cache (runtime/plugin_api/cache.py)."""
+    return plugin_cache.plugin_metadata(plugin_version)
 
 
 def _permissions(manifest: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -102,8 +105,11 @@ def _missing_dependencies(manifest: dict[str, Any], *, user, org) -> list[dict[s
 
 
 def _package_bytes(plugin_version) -> bytes:
-    with plugin_version.package.open("rb") as handle:
-        return handle.read(settings.PACKAGE_MAX_BYTES + 1)
+    def read() -> bytes:
+        with plugin_version.package.open("rb") as handle:
+            return handle.read(settings.PACKAGE_MAX_BYTES + 1)
+
+    return plugin_cache.package_bytes(plugin_version, read)
 
 
 def _code_for(plugin_version):
@@ -370,7 +376,9 @@ def installation_invoke(*, installation: Installation, function: str, args: list
         raise ServiceError("function must name one of the plugin's public functions.", code="invalid_function")
     if not isinstance(args or [], list) or not isinstance(kwargs or {}, dict):
         raise ServiceError("args must be a list and kwargs an object.", code="invalid_arguments")
-    installation = Installation.objects.select_related("plugin_version").get(pk=installation.pk)
+    # The manifest column is read only on a metadata cache miss (services._manifest).
+    installation = (Installation.objects.select_related("plugin_version").defer("plugin_version__manifest")
+                    .get(pk=installation.pk))
     if installation.status != S.ACTIVE:
         raise Conflict(f"The installation is {installation.status}; activate it first.", code="not_active")
     try:
