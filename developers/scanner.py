@@ -10,21 +10,20 @@ compiled or minified files), hard-coded secrets, bandit, names too close to an e
 from __future__ import annotations
 
 import ast
+import dis
 import hashlib
 import importlib.metadata as importlib_metadata
-import json
+import keyword
+import logging
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from aisquare_plugin_sdk.api_scopes import API_SCOPES, scope_for_call
@@ -185,6 +184,7 @@ class _Scan:
         self.findings: list[Finding] = []
         self.deadline = time.monotonic() + context.timeout
         self.used_scopes: dict[str, tuple[str, int]] = {}
+        self.bandit: _Bandit | None = None
 
     def add(self, rule: str, file: str, line: int | None, message: str, *, severity: str | None = None,
             action: str | None = None) -> None:
@@ -471,18 +471,17 @@ def _scan_blobs(scan: _Scan, path: str, text: str) -> None:
                      "source and data files, not packed payloads.")
 
 
-_TRIGGER_WORDS = tuple(sorted(AST_TRIGGERS | set(_TRIGGER_PREFIXES)))
-_WORD_RES = {word: re.compile(rf"(?<!\w){re.escape(word)}" + (r"\w*" if word in _TRIGGER_PREFIXES else r"(?!\w)"))
-             for word in _TRIGGER_WORDS}
 _IMPORT_STAR_RE = re.compile(r"import\s*\*")
 
 
-def _needs_ast(text: str) -> bool:
-    """True when the text holds one of the identifiers the AST rules look for. A substring search first (fast), then
-    a word-boundary check only for the words that occur."""
-    if "import" in text and _IMPORT_STAR_RE.search(text):
+def _needs_ast(tokens: frozenset[str], text: str) -> bool:
+    """True when the text holds one of the identifiers the AST rules look for (`tokens`: the text's \\w+ words)."""
+    if not tokens.isdisjoint(AST_TRIGGERS):
         return True
-    return any(word in text and _WORD_RES[word].search(text) for word in _TRIGGER_WORDS)
+    if "import" in tokens and _IMPORT_STAR_RE.search(text):
+        return True
+    return any(prefix in text for prefix in _TRIGGER_PREFIXES) and any(
+        token.startswith(_TRIGGER_PREFIXES) for token in tokens)
 
 
 def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
@@ -504,7 +503,17 @@ def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
     if long_line:
         scan.add("minified-file", path, _line_of(text, long_line.start()),
                  "has a line of more than 2000 characters; ship readable source.")
-    if not _needs_ast(normalized):
+    # One pass over the identifiers, shared by the AST rules' prefilter and bandit's.
+    tokens = frozenset(IDENTIFIER_RE.findall(normalized))
+    bandit = scan.bandit
+    if bandit is None:
+        wants_bandit = False
+    elif normalized is text:
+        wants_bandit = bandit.wants(path, tokens, text)
+    else:
+        # bandit sees names normalized but string values as written: look at both.
+        wants_bandit = bandit.wants(path, tokens | frozenset(IDENTIFIER_RE.findall(text)), f"{text}\n{normalized}")
+    if not wants_bandit and not _needs_ast(tokens, normalized):
         return
     try:
         tree = ast.parse(text, filename=path)
@@ -512,9 +521,39 @@ def _scan_python(scan: _Scan, path: str, content: bytes) -> None:
         scan.add("syntax-error", path, getattr(exc, "lineno", None),
                  f"cannot be parsed as Python 3.11 ({str(exc)[:120]}); code that cannot be analysed is refused.")
         return
+    _visit_python(scan, path, tree)
+    if wants_bandit:
+        bandit.analyse(path, content, text, tree)
+
+
+_AST_CLASS = ast.AST
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _walk(tree: ast.AST) -> list[ast.AST]:
+    """Every node, in ast.walk's order (breadth first, fields in order), without its per-node generator calls."""
+    nodes = [tree]
+    index = 0
+    while index < len(nodes):
+        node = nodes[index]
+        index += 1
+        kind = type(node)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = kind._fields
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                nodes.extend(item for item in value if isinstance(item, _AST_CLASS))
+            elif isinstance(value, _AST_CLASS):
+                nodes.append(value)
+    return nodes
+
+
+def _visit_python(scan: _Scan, path: str, tree: ast.AST) -> None:
     visitor = _PythonVisitor(scan, path)
     imports, assigns, others = [], [], []
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         kind = type(node)
         if kind is ast.Import or kind is ast.ImportFrom:
             imports.append(node)
@@ -642,80 +681,265 @@ except importlib_metadata.PackageNotFoundError:  # the scan then errors when it 
     BANDIT_VERSION = "missing"
 
 
+# bandit runs in-process on the sources already read, on the AST the scan already parsed, and only on files where
+# one of its tests can fire. Which files those are is derived from bandit's own definitions (_BanditEngine.needed).
+BANDIT_SKIPPED_TESTS = ("B101",)  # assert used: plugins ship their tests, and asserts there are the point.
+IDENTIFIER_RE = re.compile(r"\w+")
+_DOTTED_NAME_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+# A string literal written with escapes (or bytes) may hold text that is not in the source as written: such files
+# always go through bandit, whose string tests see the decoded values.
+_ESCAPE_RE = re.compile(r"\\(?:[xuUN0-7])")
+# Literals one of which must occur (case-insensitively) for bandit's regex-based string tests to match. Pinned to
+# the patterns they were derived from: tests/publishing/test_scan_bandit.py fails if a bandit upgrade changes them.
+BANDIT_PASSWORD_PATTERN = "(^{0}$|_{0}_|^{0}_|_{0}$)".format("(pas+wo?r?d|pass(phrase)?|pwd|token|secrete?)")
+BANDIT_PASSWORD_LITERALS = ("pas", "pwd", "token", "secret")
+BANDIT_SQL_PATTERN = (r"(select\s.*from\s|delete\s+from\s|insert\s+into\s.*values\s|update\s.*set\s)")
+BANDIT_SQL_LITERALS = ("select", "delete", "insert", "update")
+_PASS_STRING_RE = re.compile(r"""(['"])pass\1""")
+
+
+def _constant_strings(value, seen: set[int], out: list[str]) -> None:
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, (tuple, list, set, frozenset)):
+        for item in value:
+            _constant_strings(item, seen, out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _constant_strings(key, seen, out)
+            _constant_strings(item, seen, out)
+    elif hasattr(value, "co_consts"):
+        # Keyword-argument names of the test's own calls (Issue(text=...)) are not names it looks for.
+        keyword_names = {i.arg for i in dis.get_instructions(value) if i.opname == "KW_NAMES"}
+        for index, constant in enumerate(value.co_consts):
+            if index not in keyword_names:
+                _constant_strings(constant, seen, out)
+    elif callable(value) and hasattr(value, "__code__"):
+        _constant_strings(value.__code__, seen, out)
+
+
+class _BanditEngine:
+    """bandit's test set, built once per process, and the prefilter derived from it."""
+
+    def __init__(self):
+        quiet = logging.getLogger("stevedore.extension")  # bandit's optional output formatters (sarif) may be absent
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            from bandit.core import config as b_config
+            from bandit.core import extension_loader
+            from bandit.core import manager as b_manager
+            from bandit.core import node_visitor as b_node_visitor
+
+            self.manager = b_manager.BanditManager(b_config.BanditConfig(), "file",
+                                                   profile={"exclude": list(BANDIT_SKIPPED_TESTS)})
+        finally:
+            quiet.setLevel(level)
+        self.testset = self.manager.b_ts
+        self.parse_nosec = b_manager._parse_nosec_comment
+        words: set[str] = set()  # names: one of them in the source is enough
+        qualified: set[tuple[str, ...]] = set()  # qualified names: all their parts must be in the source
+        substrings: set[str] = set()
+
+        def add_name(name: str) -> None:
+            parts = tuple(IDENTIFIER_RE.findall(name))
+            if len(parts) == 1:
+                words.add(parts[0])
+            elif parts:
+                qualified.add(parts)
+        # The blacklists (B3xx calls, B4xx imports): a call or import bandit resolves to one of these qualified names
+        # has each of the name's parts in the source (through an import alias, the import statement names them).
+        for entries in extension_loader.MANAGER.blacklist.values():
+            for entry in entries:
+                for name in entry.get("qualnames", []):
+                    add_name(name)
+        # The plugins: every name a test compares against is a string constant of its module (code, defaults or
+        # generated config). Other strings without spaces (addresses, paths, control characters) are looked for as
+        # substrings; strings with spaces are messages and documentation.
+        self.checks = {kind for kind, tests in self.testset.tests.items() if tests}
+        modules = {sys.modules[test.__module__] for tests in self.testset.tests.values() for test in tests
+                   if test.__module__ != "bandit.core.blacklisting"}
+        strings: list[str] = []
+        seen: set[int] = set()
+        for module in modules:
+            for name, value in vars(module).items():
+                if not name.startswith("__") and (getattr(value, "__module__", module.__name__) == module.__name__
+                                                  or isinstance(value, (str, tuple, list, dict, frozenset, set))):
+                    _constant_strings(value, seen, strings)
+        for text in strings:
+            if _DOTTED_NAME_RE.match(text):  # a (dotted) name a test compares against; not messages or docs
+                add_name(text)
+            elif text and not any(c.isspace() for c in text) and (len(text) >= 3 or not text.isascii()):
+                substrings.add(text)  # "0.0.0.0", "/tmp", bidirectional control characters (not messages or docs)
+        # Not names in the source: Python's keywords (None, True: constants, never names) and the fields and classes
+        # of the AST that the tests read their nodes by (getattr(node, "value")).
+        ast_names = {name for cls in vars(ast).values() if isinstance(cls, type) and issubclass(cls, ast.AST)
+                     for name in (cls.__name__, *cls._fields)}
+        words -= ast_names | set(keyword.kwlist)
+        self.words = frozenset(words)
+        # A qualified name is needed only when none of its parts is a name on its own; indexed by its rarest part.
+        self.qualified: dict[str, list[frozenset[str]]] = {}
+        for parts in qualified:
+            if words.isdisjoint(parts):
+                self.qualified.setdefault(parts[0], []).append(frozenset(parts))
+        self.substrings = tuple(sorted(substrings))
+        self.visitor_class = b_node_visitor.BanditNodeVisitor
+        self.password = re.compile(BANDIT_PASSWORD_PATTERN, re.IGNORECASE)
+        self.sql = re.compile(BANDIT_SQL_PATTERN, re.IGNORECASE | re.DOTALL)
+        # As `bandit -q`: no warnings about module names of files that are not on disk.
+        logging.getLogger("bandit.core.node_visitor").setLevel(logging.ERROR)
+
+    def needed(self, tokens: frozenset[str], text: str) -> bool:
+        """False only when no enabled bandit test can fire on this source."""
+        if not tokens.isdisjoint(self.words):
+            return True
+        for first in tokens.intersection(self.qualified):
+            if any(parts <= tokens for parts in self.qualified[first]):
+                return True
+        if "ExceptHandler" in self.checks and "except" in tokens:  # try/except: pass / continue (B110, B112)
+            return True
+        if "\\" in text and _ESCAPE_RE.search(text):
+            return True
+        if any(s in text for s in self.substrings):
+            return True
+        lower = text.lower()
+        # B105-B107: a name, keyword argument or string that matches bandit's password pattern lies within one \w+
+        # token (the pattern matches only word characters, anchored to the string's ends or to underscores). The
+        # keyword `pass` is not a name: it counts only as the string "pass".
+        if any(literal in lower for literal in BANDIT_PASSWORD_LITERALS):
+            for token in tokens:
+                if self.password.search(token) and (token != "pass" or _PASS_STRING_RE.search(text)):
+                    return True
+        # B608: bandit's SQL pattern over a string value; the parts of a concatenated string appear in the source in
+        # order, with whitespace written literally or as an escape.
+        if any(literal in lower for literal in BANDIT_SQL_LITERALS):
+            unescaped = text
+            for escape, whitespace in (("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\f", "\f"),
+                                       ("\\v", "\v")):
+                unescaped = unescaped.replace(escape, whitespace)
+            if self.sql.search(unescaped):
+                return True
+        return False
+
+    def run(self, scan: _Scan, path: str, content: bytes, text: str, tree: ast.AST) -> list[dict]:
+        nosec_lines: dict[int, set] = {}
+        if b"nosec" in content:  # a "# nosec" comment silences bandit on its line, as on the command line
+            import io
+            import tokenize
+
+            try:
+                for token in tokenize.tokenize(io.BytesIO(content).readline):
+                    if token.type == tokenize.COMMENT:
+                        nosec_lines[token.start[0]] = self.parse_nosec(token.string)
+            except (tokenize.TokenError, SyntaxError):
+                pass
+        visitor = _DeadlineVisitor(scan, self.visitor_class, path, content, self.manager, nosec_lines)
+        visitor.generic_visit(tree)
+        if not text.isascii():
+            # bandit's File tests (B613, bidirectional control characters) read the file itself, and look only for
+            # non-ASCII characters.
+            with tempfile.NamedTemporaryFile(suffix=".py") as copy:
+                copy.write(content)
+                copy.flush()
+                visitor.context = {"file_data": visitor.fdata, "filename": copy.name, "lineno": 0,
+                                   "linerange": [0, 1], "col_offset": 0}
+                visitor.update_scores(visitor.tester.run_tests(visitor.context, "File"))
+        return [{
+            "issue_severity": issue.severity, "issue_confidence": issue.confidence, "line_number": issue.lineno,
+            "test_id": issue.test_id, "test_name": issue.test, "issue_text": issue.text,
+        } for issue in visitor.tester.results]
+
+
+def _DeadlineVisitor(scan, base, path, content, manager, nosec_lines):  # noqa: N802 - a class factory
+    """bandit's node visitor over an already-parsed tree, checking the scan's deadline as it goes."""
+    import io
+
+    checks = frozenset(kind for kind, tests in manager.b_ts.tests.items() if tests)
+    # Node types bandit does anything with: a visit_ method (imports, namespaces, strings, calls) or a test.
+    active = checks | {name[len("visit_"):] for name in dir(base) if name.startswith("visit_")}
+
+    class Visitor(base):
+        count = 0
+
+        def pre_visit(self, node):
+            self.count += 1
+            if not self.count & 1023:
+                scan.check_deadline()
+            if node.__class__.__name__ in active:
+                return super().pre_visit(node)
+            self.depth += 1  # the context of a node nothing looks at is not built
+            return True
+
+        def visit(self, node):
+            # As bandit's, but node types no enabled test checks are not dispatched (most nodes: Name, Load, ...).
+            name = node.__class__.__name__
+            method = getattr(self, "visit_" + name, None)
+            if method is not None:
+                method(node)
+            elif name in checks:
+                self.update_scores(self.tester.run_tests(self.context, name))
+
+    return Visitor(path, io.BytesIO(content), manager.b_ma, manager.b_ts, False, nosec_lines, manager.metrics)
+
+
+_ENGINE: _BanditEngine | None = None
+
+
+def _bandit_engine() -> _BanditEngine:
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = _BanditEngine()
+    return _ENGINE
+
+
 class _Bandit:
-    """bandit over the package's Python files, in parallel subprocesses started before the other checks (they run
-    while the AST analysis does) and collected at the end. A crash or a timeout raises: the scan errors."""
+    """bandit's findings for the package's Python files: per-file results cached by content hash; the other files
+    are analysed in-process (see _BanditEngine) as the AST analysis reaches them. Any failure raises: the scan
+    errors (fail closed)."""
 
     def __init__(self, scan: _Scan):
+        if BANDIT_VERSION == "missing":
+            raise RuntimeError("bandit is not installed")
         self.scan = scan
-        self.tmp = tempfile.TemporaryDirectory(prefix="aisq-scan-")
-        self.processes: list[subprocess.Popen] = []
-        python_files = {p: c for p, c in scan.package.files.items() if p.endswith(".py")}
+        self.engine = _bandit_engine()
+        python_files = {p: c for p, c in scan.package.files.items() if p.lower().endswith(".py")}
         self.keys = {path: f"scan:bandit:{BANDIT_VERSION}:{hashlib.sha256(c).hexdigest()}"
                      for path, c in python_files.items()}
-        self.scanned: list[str] = []
+        self.cached: set[str] = set()
+        self.results: dict[str, list[dict]] = {}
         if scan.context.cache is not None and python_files:
-            cached = scan.context.cache.get_many(list(set(self.keys.values())))
-            for path in list(python_files):
-                issues = cached.get(self.keys[path])
+            found = scan.context.cache.get_many(list(set(self.keys.values())))
+            for path in python_files:
+                issues = found.get(self.keys[path])
                 if issues is not None:
+                    self.cached.add(path)
                     for issue in issues:
                         self._add(path, issue)
-                    del python_files[path]
-        if not python_files:
-            return
-        self.scanned = list(python_files)
-        bandit = Path(sys.executable).with_name("bandit")
-        command = [str(bandit)] if bandit.exists() else [sys.executable, "-m", "bandit"]
-        # bandit stops on its own at the deadline, even if this process is killed first (no orphan left running).
-        limit = shutil.which("timeout")
-        if limit:
-            seconds = max(1, int(scan.deadline - time.monotonic()) + 1)
-            command = [limit, "--kill-after=5", str(seconds), *command]
-        chunks: list[list[str]] = [[] for _ in range(max(1, min(os.cpu_count() or 1, 4)))]
-        sizes = [0] * len(chunks)
-        for path, content in sorted(python_files.items(), key=lambda item: -len(item[1])):
-            target = Path(self.tmp.name, *PurePosixPath(path).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            smallest = sizes.index(min(sizes))
-            chunks[smallest].append(str(target))
-            sizes[smallest] += len(content)
-        # B101 (assert used) is skipped: plugins ship their tests, and asserts there are the point.
-        for chunk in chunks:
-            if chunk:
-                self.processes.append(subprocess.Popen(
-                    [*command, "-f", "json", "-q", "--exit-zero", "--skip", "B101", *chunk],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp.name,
-                    env={"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": self.tmp.name},
-                ))
+
+    def wants(self, path: str, tokens: frozenset[str], text: str) -> bool:
+        if path in self.cached:
+            return False
+        if self.engine.needed(tokens, text):
+            return True
+        self.results[path] = []  # no enabled bandit test can fire on this file
+        return False
+
+    def analyse(self, path: str, content: bytes, text: str, tree: ast.AST) -> None:
+        issues = self.engine.run(self.scan, path, content, text, tree)
+        self.results[path] = issues
+        for issue in issues:
+            self._add(path, issue)
 
     def finish(self) -> None:
-        self.results: dict[str, list[dict]] = {}
-        for process in self.processes:
-            remaining = self.scan.deadline - time.monotonic()
-            try:
-                stdout, stderr = process.communicate(timeout=max(remaining, 0.01))
-            except subprocess.TimeoutExpired:
-                raise ScanTimeout("bandit did not finish in time") from None
-            if process.returncode != 0:
-                raise RuntimeError(f"bandit failed (exit {process.returncode}): {stderr.decode()[-300:]}")
-            self._collect(json.loads(stdout or b"{}"))
-        # Only a complete, successful run is remembered.
-        self._remember()
-
-    def _collect(self, report: dict) -> None:
-        if report.get("errors"):
-            first = report["errors"][0]
-            raise RuntimeError(f"bandit could not read {first.get('filename')}: {first.get('reason')}")
-        by_file: dict[str, list[dict]] = {}
-        for issue in report.get("results", []):
-            path = os.path.relpath(issue["filename"], self.tmp.name).replace(os.sep, "/")
-            kept = {key: issue.get(key) for key in (
-                "issue_severity", "issue_confidence", "line_number", "test_id", "test_name", "issue_text")}
-            by_file.setdefault(path, []).append(kept)
-            self._add(path, kept)
-        self.results.update(by_file)
+        # Only a complete, successful scan is remembered (files bandit had nothing to look at are remembered too).
+        if self.scan.context.cache is None:
+            return
+        fresh = {self.keys[path]: issues for path, issues in self.results.items()}
+        if fresh:
+            self.scan.context.cache.set_many(fresh, timeout=30 * 24 * 3600)
 
     def _add(self, path: str, issue: dict) -> None:
         severity = (issue.get("issue_severity") or "LOW").lower()
@@ -725,18 +949,8 @@ class _Bandit:
                       f"bandit {issue.get('test_id')} ({issue.get('test_name')}): {issue.get('issue_text')}",
                       severity=severity, action="reject" if blocking else "warn")
 
-    def _remember(self) -> None:
-        if self.scan.context.cache is None or not self.scanned:
-            return
-        self.scan.context.cache.set_many(
-            {self.keys[path]: self.results.get(path, []) for path in self.scanned}, timeout=30 * 24 * 3600)
-
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        self.tmp.cleanup()
+        pass
 
 
 QUALITY_ITEMS = (
@@ -790,7 +1004,7 @@ def scan(package, context: ScanContext) -> ScanResult:
     records `errored` (fail closed)."""
     started = time.monotonic()
     state = _Scan(package, context)
-    bandit = _Bandit(state) if context.run_bandit else None
+    bandit = state.bandit = _Bandit(state) if context.run_bandit else None
     try:
         if package.sha256 in context.blocked_hashes:
             state.add("blocklisted-hash", "(package)", None,
