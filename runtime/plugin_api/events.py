@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -30,6 +31,10 @@ HANDLER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 MAX_SUBSCRIPTIONS = 100
 MAX_EVENT_BYTES = 64 * 1024
 HANDLER_TIMEOUT = 30
+MAX_ATTEMPTS = 5  # deliveries of a failure the platform caused (see event_deliver)
+RETRY_BASE_SECONDS = 10
+RETRY_MAX_SECONDS = 600
+DELIVERY_LOCK_SECONDS = 100  # longer than runtime.deliver_event's hard time limit (90 s)
 
 # The scope that receiving a platform event needs: its payload is data of that area.
 EVENT_SCOPES = {
@@ -142,40 +147,90 @@ def on_platform_event(event) -> None:
     fan_out(event=event.name, payload=payload, org_id=event.org_id, user_id=None if event.org_id else event.user_id)
 
 
-def event_deliver(*, delivery_id: str) -> str:
-    """Run one delivery (idempotent: a delivered or skipped one is not run again). Returns its final status."""
-    from runtime.plugin_api import execution
-    from runtime.sandbox.base import PluginCallError, SandboxError
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait after failed attempt `attempt` (1-based): 10, 20, 40, 80, … capped at RETRY_MAX_SECONDS."""
+    return min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS)
 
-    with transaction.atomic():
-        delivery = (EventDelivery.objects.select_for_update(skip_locked=True)
-                    .filter(pk=delivery_id, status__in=[EventDelivery.Status.PENDING, EventDelivery.Status.FAILED])
-                    .first())
-        if delivery is None:
-            return "done"
-        delivery.attempts += 1
-        delivery.save(update_fields=["attempts"])
-    installation = Installation.objects.select_related("plugin_version").get(pk=delivery.installation_id)
-    needed = scope_for_event(delivery.event)
-    status, error = EventDelivery.Status.DELIVERED, ""
-    if installation.status != Installation.Status.ACTIVE:
-        status, error = EventDelivery.Status.SKIPPED, f"installation is {installation.status}"
-    elif needed and needed not in (installation.permissions or []):
-        status, error = EventDelivery.Status.SKIPPED, f"permission {needed} was revoked"
-    else:
-        try:
-            execution.run(installation=installation, kind="event", name=delivery.handler, args=[delivery.payload],
-                          timeout=HANDLER_TIMEOUT)
-        except PluginCallError as exc:
-            status, error = EventDelivery.Status.FAILED, f"{exc.error_type}: {exc.message}"
-        except SandboxError as exc:
-            status, error = EventDelivery.Status.FAILED, f"{exc.reason}: {exc.message}"
-        except execution.ExecutionRefused as exc:
-            status, error = EventDelivery.Status.SKIPPED, exc.message
-    EventDelivery.objects.filter(pk=delivery.pk).update(
-        status=status, last_error=error[:2000],
-        delivered_at=timezone.now() if status == EventDelivery.Status.DELIVERED else None,
-    )
+
+def _schedule_retry(delivery_id: str, countdown: int) -> None:
+    from runtime.plugin_api.tasks import deliver_event
+
+    if deliver_event.app.conf.task_always_eager:  # inline tasks ignore countdowns: a retry would run at once, nested
+        return
+    transaction.on_commit(lambda: deliver_event.apply_async(args=[delivery_id], countdown=countdown))
+
+
+def event_deliver(*, delivery_id: str) -> str:
+    """Run one delivery. Returns its status after this attempt ("done" when there was nothing to run, "busy" when
+    another worker holds it).
+
+    Idempotent: a delivered or skipped delivery is never run again, and a lock (in the cache, as long as the task's
+    hard time limit) keeps two workers from running the same one at once. Failures the platform caused — the sandbox
+    unavailable, the handler timing out, the worker dying mid-run (the message comes back: acks_late), any other
+    host-side error — are retried with exponential backoff up to MAX_ATTEMPTS attempts, counted in `attempts`. The
+    handler raising (PluginCallError), breaking a sandbox limit or violating the sandbox fails at once: running the
+    same code on the same event again would fail the same way. See docs/runtime-caching.md (event deliveries).
+    """
+    from runtime.plugin_api import execution
+    from runtime.sandbox.base import CallTimeout, PluginCallError, SandboxError, SandboxUnavailable
+
+    lock = f"runtime:delivery-lock:{delivery_id}"
+    if not cache.add(lock, 1, timeout=DELIVERY_LOCK_SECONDS):
+        # Another worker is running it, or died while running it (its lock lapses): look again once it has lapsed.
+        if EventDelivery.objects.filter(pk=delivery_id, status=EventDelivery.Status.PENDING).exists():
+            _schedule_retry(delivery_id, DELIVERY_LOCK_SECONDS)
+        return "busy"
+    try:
+        with transaction.atomic():
+            delivery = (EventDelivery.objects.select_for_update(skip_locked=True)
+                        .filter(pk=delivery_id, status__in=[EventDelivery.Status.PENDING, EventDelivery.Status.FAILED])
+                        .first())
+            if delivery is None:
+                return "done"
+            if delivery.attempts >= MAX_ATTEMPTS:  # e.g. a worker that kept dying on it
+                delivery.status = EventDelivery.Status.FAILED
+                delivery.last_error = (f"gave up after {delivery.attempts} attempts; last error: "
+                                       f"{delivery.last_error or 'the worker stopped mid-run'}")[:2000]
+                delivery.save(update_fields=["status", "last_error"])
+                return delivery.status
+            delivery.attempts += 1
+            delivery.save(update_fields=["attempts"])
+        installation = (Installation.objects.select_related("plugin_version").defer("plugin_version__manifest")
+                        .get(pk=delivery.installation_id))
+        needed = scope_for_event(delivery.event)
+        status, error, retry = EventDelivery.Status.DELIVERED, "", False
+        if installation.status != Installation.Status.ACTIVE:
+            status, error = EventDelivery.Status.SKIPPED, f"installation is {installation.status}"
+        elif needed and needed not in (installation.permissions or []):
+            status, error = EventDelivery.Status.SKIPPED, f"permission {needed} was revoked"
+        else:
+            try:
+                execution.run(installation=installation, kind="event", name=delivery.handler,
+                              args=[delivery.payload], timeout=HANDLER_TIMEOUT)
+            except PluginCallError as exc:
+                status, error = EventDelivery.Status.FAILED, f"{exc.error_type}: {exc.message}"
+            except (SandboxUnavailable, CallTimeout) as exc:
+                status, error, retry = EventDelivery.Status.FAILED, f"{exc.reason}: {exc.message}", True
+            except SandboxError as exc:  # a limit or a violation: the plugin's doing, deterministic
+                status, error = EventDelivery.Status.FAILED, f"{exc.reason}: {exc.message}"
+            except execution.ExecutionRefused as exc:
+                status, error = EventDelivery.Status.SKIPPED, exc.message
+            except Exception as exc:  # host-side (database, soft time limit, …): bounded retries
+                logger.exception("event delivery %s: unexpected error", delivery_id)
+                status, error, retry = EventDelivery.Status.FAILED, f"host_error: {type(exc).__name__}: {exc}", True
+        retry_in = None
+        if retry and delivery.attempts < MAX_ATTEMPTS:
+            retry_in = retry_delay(delivery.attempts)
+            status = EventDelivery.Status.PENDING
+            error = f"{error} (attempt {delivery.attempts} of {MAX_ATTEMPTS}; retrying in {retry_in} s)"
+        EventDelivery.objects.filter(pk=delivery.pk).update(
+            status=status, last_error=error[:2000],
+            delivered_at=timezone.now() if status == EventDelivery.Status.DELIVERED else None,
+        )
+    finally:
+        cache.delete(lock)
+    if retry_in is not None:  # after the row says pending and the lock is free
+        _schedule_retry(delivery_id, retry_in)
     return status
 
 
