@@ -124,12 +124,16 @@ def installation_scopes_set(*, installation, user, granted_scopes: list[str]):
     return _set(installation=installation, user=user, granted_scopes=granted_scopes)
 
 
-def plugin_caches_invalidate(*, plugin_id: str) -> None:
-    """Forget the runtime's cached metadata and code of a plugin (every version of it). The catalogue calls this on
-    commit whenever a version is published or yanked (through its catalogue-cache invalidation hook)."""
+def plugin_caches_invalidate(*, plugin_id: str, version: str | None = None) -> None:
+    """Forget the runtime's cached metadata of a plugin and the cached code of `version` (of every version when
+    None). The catalogue calls this on commit whenever a version is published or yanked (through its catalogue-cache
+    invalidation hook); the publishing pipeline also calls it for a yanked version."""
     from runtime.models import Installation
     from runtime.plugin_api.cache import plugin_caches_invalidate as _invalidate
 
-    versions = Installation._meta.get_field("plugin_version").related_model.objects.filter(
-        plugin_id=plugin_id).values_list("version", flat=True)
-    _invalidate(plugin_id=plugin_id, versions=list(versions))
+    if version is not None:
+        versions = [version]
+    else:
+        versions = list(Installation._meta.get_field("plugin_version").related_model.objects.filter(
+            plugin_id=plugin_id).values_list("version", flat=True))
+    _invalidate(plugin_id=plugin_id, versions=versions)

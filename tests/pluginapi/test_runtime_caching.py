@@ -178,3 +178,14 @@ def test_a_revoked_scope_is_refused_on_the_next_call_even_with_a_cached_response
     with pytest.raises(APIRefusal) as refused:
         call(installation, "analytics.query", query={"event": "opened"})
     assert refused.value.code == "permission_denied"
+
+
+def test_invalidating_one_version_keeps_the_code_of_the_others():
+    import runtime.api as runtime_api
+
+    cache.set("plugin:metadata:cachey", {"version": "1.0.0"})
+    cache.set("plugin:code:cachey:1.0.0", b"one")
+    cache.set("plugin:code:cachey:2.0.0", b"two")
+    runtime_api.plugin_caches_invalidate(plugin_id="cachey", version="2.0.0")
+    assert cache.get("plugin:metadata:cachey") is None and cache.get("plugin:code:cachey:2.0.0") is None
+    assert cache.get("plugin:code:cachey:1.0.0") == b"one"
