@@ -1,6 +1,7 @@
 """The revenue ledger (the spec's `plugin_revenue`): one row per money event, fee and share always adding up."""
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -61,8 +62,14 @@ class RevenueEntry(models.Model):
         db_table = "plugin_revenue"
         ordering = ["-created_at"]
         constraints = [
+            # fee + share = amount. Written as |amount - fee - share| < 0.001 because SQLite evaluates CHECKs in
+            # floating point (0.1 + 0.2 != 0.3 there); with two decimal places on every column the only difference
+            # below 0.001 is zero, so on PostgreSQL's exact NUMERIC this is plain equality.
             models.CheckConstraint(
-                condition=models.Q(amount=models.F("platform_fee") + models.F("developer_share")),
+                condition=models.Q(
+                    amount__lt=models.F("platform_fee") + models.F("developer_share") + Decimal("0.001"),
+                    amount__gt=models.F("platform_fee") + models.F("developer_share") - Decimal("0.001"),
+                ),
                 name="revenue_fee_plus_share_is_amount",
             ),
             models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="revenue_currency_iso"),

@@ -5,6 +5,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from aisquare_plugin_sdk.manifest import ZERO_DECIMAL_CURRENCIES
 
 ZERO = Decimal("0")
+CENTS = Decimal("0.01")
+
+
+def column_sum(value) -> Decimal:
+    """A SUM over the ledger's 2-decimal money columns, exact on every database.
+
+    PostgreSQL adds NUMERIC exactly; SQLite adds in floating point and hands back e.g. 13.9900000000000. Every
+    operand has two decimal places, so rounding the sum back to two places restores the exact figure.
+    """
+    return (ZERO if value is None else Decimal(value)).quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
 def minor_unit(currency: str) -> Decimal:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from aisquare_plugins.exceptions import NotFound, ServiceError
 from revenue.models import Payout, PayoutAccount, Purchase, RevenueEntry, Subscription
+from revenue.money import column_sum
 
 PERIODS = ("monthly", "quarterly", "yearly")
 # A ledger row is paid out when the payout it is linked to is paid.
@@ -114,10 +115,10 @@ def revenue_report(*, developer, start: date, end: date) -> dict:
         currencies.add(row["currency"])
         entry = plugins.setdefault(row["plugin_id"], {"total_revenue": ZERO, "transaction_count": 0,
                                                       "platform_fees": ZERO, "gross": ZERO, "currency": ""})
-        entry["total_revenue"] += row["total"]
+        entry["total_revenue"] += column_sum(row["total"])
         entry["transaction_count"] += row["count"]
-        entry["platform_fees"] += row["fees"]
-        entry["gross"] += row["gross"]
+        entry["platform_fees"] += column_sum(row["fees"])
+        entry["gross"] += column_sum(row["gross"])
         entry["currency"] = row["currency"] if not entry["currency"] else (
             entry["currency"] if entry["currency"] == row["currency"] else "mixed")
     return {
@@ -151,17 +152,18 @@ def revenue_by_month(*, developer, months: int = 12, today: date | None = None) 
         .annotate(month=TruncMonth("created_at")).values("month")
         .annotate(share=Sum("developer_share"), count=Count("id")).order_by("month")
     }
-    return [{"month": m, "share": totals.get(m, {}).get("share") or ZERO, "count": totals.get(m, {}).get("count", 0)}
-            for m in starts]
+    return [{"month": m, "share": column_sum(totals.get(m, {}).get("share")),
+             "count": totals.get(m, {}).get("count", 0)} for m in starts]
 
 
 def developer_balance(*, developer) -> list[dict]:
     """Unpaid shares per currency (carried over until they reach the payout minimum)."""
-    return list(
+    rows = (
         RevenueEntry.objects.filter(developer=developer, payment_status=RevenueEntry.PaymentStatus.SUCCEEDED,
                                     payout__isnull=True)
         .values("currency").annotate(balance=Sum("developer_share")).order_by("currency")
     )
+    return [{**row, "balance": column_sum(row["balance"])} for row in rows]
 
 
 def developer_payouts(*, developer):
@@ -174,7 +176,7 @@ def payout_account_for(*, developer) -> PayoutAccount | None:
 
 def platform_totals() -> list[dict]:
     """Staff view: gross, fees, developer shares, paid out and owed, per currency."""
-    return list(
+    rows = (
         RevenueEntry.objects.values("currency").annotate(
             gross=Coalesce(Sum("amount"), ZERO),
             fees=Coalesce(Sum("platform_fee"), ZERO),
@@ -185,6 +187,8 @@ def platform_totals() -> list[dict]:
             transactions=Count("id"),
         ).order_by("currency")
     )
+    money = ("gross", "fees", "shares", "paid_out", "owed")
+    return [{**row, **{key: column_sum(row[key]) for key in money}} for row in rows]
 
 
 def user_entitlements(*, user):

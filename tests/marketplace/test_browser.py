@@ -32,7 +32,10 @@ def test_search_install_with_consent_activate_and_see_the_widget(live_server, pa
     page.click("form button[type=submit]")
 
     # Search from the header's search box (keyboard: type and press Enter).
-    page.fill("#nav-q", "quizes")  # a typo: trigram matching on the name still finds it on PostgreSQL
+    from django.db import connection
+
+    # On PostgreSQL a typo still finds it (trigram matching on the name); SQLite's simpler ranking needs the word.
+    page.fill("#nav-q", "quizes" if connection.vendor == "postgresql" else "quiz")
     page.keyboard.press("Enter")
     page.wait_for_url("**/plugins/?q=*")
     results = page.locator("article.plugin-card")
