@@ -23,50 +23,15 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdb import fresh_database, setup_django  # noqa: E402
+
 BENCH_DB = os.environ.get("BENCH_ROLLUP_DB", "aisquare_bench_rollup")
 PLUGINS, VERSIONS, DAYS = 1000, ("1.0.0", "1.1.0", "2.0.0"), 3
 NULL = "\\N"  # COPY's text format
-
-
-def database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aisquare")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/rollup.py needs PostgreSQL: set DATABASE_URL=postgres://...")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def recreate_database(admin_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")  # only this benchmark uses it
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def setup_django(bench_url: str) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.pop("REDIS_URL", None)
-    os.environ.pop("CACHE_URL", None)
-    # Tasks queued by the run (alert e-mails) are published, as to Redis in production, not run inline.
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aisquare_plugins.settings")
-    import django
-    from django.conf import settings
-
-    django.setup()
-    from django.apps import apps
-
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
-    from django.core.management import call_command
-
-    call_command("migrate", run_syncdb=True, verbosity=0)
 
 
 def copy(cursor, table: str, columns: list[str], data: io.StringIO) -> None:
@@ -147,9 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    admin_url, bench_url = database_urls()
-    recreate_database(admin_url)
-    setup_django(bench_url)
+    setup_django(fresh_database(BENCH_DB, script="bench/rollup.py"))
 
     from django.db import connection
 
