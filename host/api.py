@@ -23,12 +23,15 @@ from host.events import listener_add as platform_event_listener_add
 from host.events import listener_remove as platform_event_listener_remove
 from host.selectors import (
     Tenant,
+    access_administered_org_by_id,
     access_assessment_by_id,
     access_content_by_id,
     access_submission_by_id,
     access_user_by_id,
     analytics_query,
     content_find,
+    is_org_admin,
+    organizations_administered,
     submissions_for_assessment,
     tenant_contents,
     tenant_organization,
@@ -54,6 +57,7 @@ from host.services import (
 )
 
 __all__ = [
+    "access_administered_org_by_id", "is_org_admin", "organizations_administered",
     "ANALYSES", "LOCAL_NOTICE", "PLATFORM_EVENTS", "AIError", "AIProvider", "AIQuotaExceeded", "LocalAIProvider",
     "OpenAICompatibleProvider", "PlatformEvent", "Tenant", "access_assessment_by_id", "access_content_by_id",
     "access_submission_by_id", "access_user_by_id", "ai_analyze_text", "ai_generate_content", "ai_provider",

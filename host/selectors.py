@@ -189,3 +189,39 @@ def submissions_for_assessment(*, assessment: Assessment) -> list[Submission]:
 
 def tenant_organization(*, tenant: Tenant) -> Organization | None:
     return Organization.objects.filter(pk=tenant.org_id).first() if tenant.org_id else None
+
+
+# --- organization administration: the one place that knows what "admin of an organization" means ----------------
+
+
+def organizations_administered(*, user) -> QuerySet:
+    """The organizations this user administers (may install plugins and buy for), by name."""
+    from host.models import Membership, Organization
+
+    if user is None or not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADMIN
+    ).order_by("name")
+
+
+def is_org_admin(*, user, org) -> bool:
+    """True when `user` administers `org` (an Organization or its id)."""
+    return organizations_administered(user=user).filter(pk=getattr(org, "pk", org)).exists()
+
+
+def access_administered_org_by_id(*, user, org_id):
+    """The one gate to an organization a user acts for: missing, malformed, foreign or not administered are all
+    the same "not found", so nobody learns which organizations exist."""
+    import uuid
+
+    from aisquare_plugins.exceptions import NotFound
+
+    try:
+        uuid.UUID(str(org_id))
+    except ValueError:
+        raise NotFound("There is no such organization.") from None
+    org = organizations_administered(user=user).filter(pk=org_id).first()
+    if org is None:
+        raise NotFound("There is no such organization.")
+    return org

@@ -475,25 +475,6 @@ def installed_plugin_ids(*, user, plugin_ids: list[str]) -> set[str]:
     return runtime_api.installed_plugin_ids(user=user) & set(plugin_ids)
 
 
-ORG_ADMIN_ROLE = "admin"  # host's Membership.Role.ADMIN value, part of its API (runtime relies on it too)
-
-
-def organizations_administered(*, user) -> list:
-    """The organizations this user may install plugins for (through the user's own relation to memberships)."""
-    if user is None or not user.is_authenticated:
-        return []
-    memberships = user.memberships.filter(role=ORG_ADMIN_ROLE).select_related("organization")
-    return sorted((m.organization for m in memberships), key=lambda org: org.name)
-
-
-def access_administered_org_by_id(*, user, org_id):
-    """The one gate to an organization for installing: missing, foreign or not administered is "not found"."""
-    for org in organizations_administered(user=user):
-        if str(org.pk) == str(org_id):
-            return org
-    raise NotFound("No such organization among those you administer.")
-
-
 def newest_installable_versions(*, plugin_ids: list[str]) -> dict[str, PluginVersion]:
     """For each plugin, its newest approved version that runs on this platform: one query for any number."""
     key = platform_key(settings.PLATFORM_VERSION)

@@ -49,7 +49,7 @@ def consented_scopes(*, permissions: list[dict], granted_scopes: list[str]) -> l
 @transaction.atomic
 def plugin_install(*, plugin_id: str, user, granted_scopes: list[str], org=None):
     """Install the newest approved version that runs on this platform, for `user` (or for `org`, which the user
-    administers: see selectors.access_administered_org_by_id), with the consented scopes.
+    administers: see host.api.access_administered_org_by_id), with the consented scopes.
 
     Refusals: 404 for an unlisted plugin, 409 when it is already installed or has no compatible version, 400 when
     a required scope is not consented, 402 when payment is required. The download counter moves with F() on success.

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 import reviews.api as reviews_api
 import runtime.api as runtime_api
 from aisquare_plugins.exceptions import NotFound, ServiceError
+from host import api as host_api
 from marketplace import selectors, services
 from marketplace.models import Category, PricingModel
 from marketplace.serializers import parse_search_params, plugin_card, pricing_data, version_data
@@ -122,7 +123,7 @@ class PluginInstallView(APIView):
         body = MarketplaceInstallRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         org_id = body.validated_data["org_id"]
-        org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
+        org = host_api.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
         installation = services.plugin_install(
             plugin_id=plugin_id, user=request.user, granted_scopes=body.validated_data["granted_scopes"], org=org
         )
@@ -233,7 +234,7 @@ def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
         "version": version,
         "permissions": selectors.version_permissions(version),
         "installed": plugin.pk in selectors.personal_installed_plugin_ids(user=request.user),
-        "organizations": selectors.organizations_administered(user=request.user),
+        "organizations": list(host_api.organizations_administered(user=request.user)),
         "pricing": pricing_data(plugin),
         "platform_range": selectors.platform_range(version or selectors.latest_version(plugin=plugin)),
     }
@@ -242,7 +243,7 @@ def install(request: HttpRequest, plugin_id: str) -> HttpResponse:
         org_id = request.POST.get("org") or None
         context.update({"granted": granted, "chosen_org": org_id})
         try:
-            org = selectors.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
+            org = host_api.access_administered_org_by_id(user=request.user, org_id=org_id) if org_id else None
             services.plugin_install(plugin_id=plugin.pk, user=request.user, granted_scopes=granted, org=org)
         except ServiceError as error:
             context.update({"error": error.message, "payment_required": error.status_code == 402})

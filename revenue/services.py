@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from host import api as host_api
 from revenue import money
 from revenue.gateways import GatewayError, get_gateway
 from revenue.gateways.base import TransferRequest
@@ -220,7 +221,7 @@ class CheckoutOutcome:
 def _check_buyer(*, plugin, user, org) -> None:
     if not user.is_authenticated:
         raise Forbidden("Sign in to buy a plugin.")
-    if org is not None and not user.memberships.filter(organization=org, role="admin").exists():
+    if org is not None and not host_api.is_org_admin(user=user, org=org):
         # The same answer as for a missing organization: nobody learns which organizations exist.
         raise NotFound("There is no such organization.")
     if plugin.developer.user_id == user.pk:

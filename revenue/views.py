@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aisquare_plugins.exceptions import Forbidden, NotFound, ServiceError
+from host import api as host_api
 from revenue import charts, selectors, services
 from revenue.gateways import get_gateway
 
@@ -46,26 +47,9 @@ def _plugin_or_404(plugin_id: str):
     return marketplace_api.plugin_get_reviewable(plugin_id=plugin_id)
 
 
-def _org_or_404(user, org_id):
-    """An organization the user administers; the same not-found for a missing one and someone else's."""
-    if not org_id:
-        return None
-    membership = user.memberships.select_related("organization").filter(
-        organization_id=org_id, role="admin"
-    ).first() if _is_uuid(org_id) else None
-    if membership is None:
-        raise NotFound("There is no such organization.")
-    return membership.organization
-
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
+def _administered_org(user, org_id):
+    """The organization the user acts for, or None for themselves (host's one gate: not-found for anything else)."""
+    return host_api.access_administered_org_by_id(user=user, org_id=org_id) if org_id else None
 
 
 # --- checkout ------------------------------------------------------------------------------------------------------
@@ -96,7 +80,7 @@ class PluginPurchaseAPI(APIView):
         data = PurchaseInput(data=request.data)
         data.is_valid(raise_exception=True)
         plugin = _plugin_or_404(plugin_id)
-        org = _org_or_404(request.user, data.validated_data.get("org_id"))
+        org = _administered_org(request.user, data.validated_data.get("org_id"))
         detail = request.build_absolute_uri(f"/plugins/{plugin.pk}/")
         outcome = services.checkout_start(plugin=plugin, user=request.user, org=org,
                                           success_url=detail + "?purchase=success",
@@ -115,12 +99,12 @@ def plugin_buy(request, plugin_id: str):
     except NotFound:
         raise Http404("No such plugin")
     gateway = get_gateway()
-    orgs = [m.organization for m in request.user.memberships.select_related("organization").filter(role="admin")]
+    orgs = list(host_api.organizations_administered(user=request.user))
     entitled = selectors.entitlement_exists(plugin_id=plugin.pk, user=request.user)
     error = ""
     if request.method == "POST":
         try:
-            org = _org_or_404(request.user, request.POST.get("org_id") or None)
+            org = _administered_org(request.user, request.POST.get("org_id") or None)
             detail = request.build_absolute_uri(f"/plugins/{plugin.pk}/")
             outcome = services.checkout_start(plugin=plugin, user=request.user, org=org,
                                               success_url=detail + "?purchase=success",

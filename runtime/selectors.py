@@ -6,20 +6,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from aisquare_plugins.exceptions import NotFound
+from host import api as host_api
 from runtime.models import Installation, PluginUsage
-
-ORG_ADMIN_ROLE = "admin"
-
-
-def _admin_org_ids(user) -> list:
-    return list(user.memberships.filter(role=ORG_ADMIN_ROLE).values_list("organization_id", flat=True))
 
 
 def installations_for_user(*, user, include_uninstalled: bool = False) -> QuerySet[Installation]:
     """The user's own installations and those of organizations they administer."""
     if not getattr(user, "is_authenticated", False):
         return Installation.objects.none()
-    qs = Installation.objects.filter(Q(user=user, org__isnull=True) | Q(org_id__in=_admin_org_ids(user)))
+    administered = host_api.organizations_administered(user=user)
+    qs = Installation.objects.filter(Q(user=user, org__isnull=True) | Q(org__in=administered))
     if not include_uninstalled:
         qs = qs.exclude(status=Installation.Status.UNINSTALLED)
     return qs.select_related("plugin", "plugin_version", "org")

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from aisquare_plugin_sdk.manifest import version_satisfies
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from host import api as host_api
 from runtime import invocation, plugin_files
 from runtime.models import Installation, PluginStorageItem
 from runtime.package import PackageError, read_package
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 S = Installation.Status
 APPROVED = "approved"
-ORG_ADMIN_ROLE = "admin"
 
 
 class InvocationFailed(ServiceError):
@@ -74,11 +74,6 @@ def _check_consent(manifest: dict[str, Any], granted_scopes) -> list[str]:
         raise ServiceError(f"The plugin does not ask for: {', '.join(unknown)}.", code="invalid_scopes",
                            fields={"scopes": unknown})
     return sorted(granted)
-
-
-def is_org_admin(user, org) -> bool:
-    # Through the user's own relation: the host app owns memberships; its role value "admin" is part of its API.
-    return user.memberships.filter(organization_id=getattr(org, "pk", org), role=ORG_ADMIN_ROLE).exists()
 
 
 def _owner_installations(*, user, org):
@@ -179,7 +174,7 @@ def installation_install(*, plugin_version, user, org=None, granted_scopes=None)
     """Record the installation as `installing` and queue its provisioning (unpack, data dir, on_install)."""
     if getattr(plugin_version, "status", APPROVED) != APPROVED:
         raise NotFound("This plugin version is not available for installation.")
-    if org is not None and not is_org_admin(user, org):
+    if org is not None and not host_api.is_org_admin(user=user, org=org):
         raise Forbidden("Only an administrator of the organization can install plugins for it.")
     manifest = _manifest(plugin_version)
     granted = _check_consent(manifest, granted_scopes)

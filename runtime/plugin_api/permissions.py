@@ -12,10 +12,10 @@ from runtime.plugin_api import audit
 
 
 def _may_manage(installation: Installation, user) -> bool:
-    from runtime.services import is_org_admin
+    from host.api import is_org_admin
 
     if installation.org_id:
-        return is_org_admin(user, installation.org_id)
+        return is_org_admin(user=user, org=installation.org_id)
     return installation.user_id == user.pk
 
 
