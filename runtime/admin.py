@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from runtime.models import Installation, PluginUsage
+from runtime.plugin_api.admission import installation_changed
 
 
 @admin.register(Installation)
@@ -11,6 +12,22 @@ class InstallationAdmin(admin.ModelAdmin):
     autocomplete_fields = ["plugin", "user", "org"]
     readonly_fields = ["installed_at", "activated_at", "last_used_at", "uninstalled_at", "updated_at"]
     list_select_related = ["plugin", "user", "org"]
+
+    # An edit here bypasses the services: every process must still re-read the installation on its next Plugin API
+    # call (runtime/plugin_api/admission.py).
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        installation_changed(obj.pk)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        installation_changed(obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for pk in ids:
+            installation_changed(pk)
 
 
 @admin.register(PluginUsage)

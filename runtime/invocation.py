@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.core.cache import cache
-
 from runtime import kv_storage  # noqa: F401 - registers storage.get/set/delete with the gateway
 from runtime.models import Installation, PluginUsage
-from runtime.plugin_api import audit, gateway
+from runtime.plugin_api import admission, audit, gateway
 from runtime.plugin_files import data_dir_for, data_volume_for
 from runtime.sandbox.base import LimitExceeded, Limits, PluginCallError, SandboxError, WorkerSpec
 from runtime.sandbox.pool import get_pool
 from runtime.sandbox.protocol import CallResult, HostAbort, HostCallRefused, HostHandler
-
-REVOKED_KEY = "runtime:revoked:{}"
 
 
 @dataclass
@@ -40,11 +36,11 @@ class RunOutcome:
 
 def revoke_api(installation_id) -> None:
     """Cut the Plugin API off for function calls in flight, in every process (deactivation)."""
-    cache.set(REVOKED_KEY.format(installation_id), True, timeout=None)
+    admission.revoke(installation_id)
 
 
 def restore_api(installation_id) -> None:
-    cache.delete(REVOKED_KEY.format(installation_id))
+    admission.restore(installation_id)
 
 
 def limits_for(installation: Installation) -> Limits:
@@ -84,15 +80,15 @@ MAX_RATE_LIMITED_PER_RUN = 20
 
 
 def gateway_handler(installation_id: str, *, function_call: bool) -> HostHandler:
-    revoked_key = REVOKED_KEY.format(installation_id)
     rate_limited = 0
 
     def handle(method: str, params: dict[str, Any]) -> Any:
         nonlocal rate_limited
-        if function_call and cache.get(revoked_key):
-            raise HostCallRefused("permission_denied", "The installation was deactivated; its API access is revoked.")
         try:
-            return gateway.call(installation_id=installation_id, method=method, params=params)
+            # A function call loses the API the moment deactivation starts (the gateway reads the revocation flag
+            # in the same round trip as the rate-limit counters); a lifecycle hook keeps it.
+            return gateway.call(installation_id=installation_id, method=method, params=params,
+                                revocable=function_call)
         except gateway.APIRefusal as exc:
             if exc.code == "rate_limited":
                 rate_limited += 1

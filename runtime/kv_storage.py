@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -19,6 +20,7 @@ from runtime.plugin_api.gateway import APIRefusal, CallContext, LimitRefused, ho
 
 _TABLE = PluginStorageItem._meta.db_table
 _GET_SQL = f"SELECT value FROM {_TABLE} WHERE installation_id = %s AND key = %s"  # noqa: S608 - constant names
+_GET_SQL_PG = f"SELECT value FROM {_TABLE} WHERE installation_id = %s::uuid AND key = %s::text"  # noqa: S608
 _VALUE_FIELD = PluginStorageItem._meta.get_field("value")
 _ID_FIELD = PluginStorageItem._meta.get_field("installation").target_field
 MAX_KEY_LENGTH = 255
@@ -40,15 +42,26 @@ def _key(params: dict[str, Any]) -> str:
 def storage_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     key = _key(params)
     ctx.touched("storage", key)
-    # The hottest host function: one indexed read in plain SQL (the ORM's query compilation cost more than the
-    # query itself), decoded by the model field as the ORM would.
-    with connection.cursor() as cursor:
-        cursor.execute(_GET_SQL, [_ID_FIELD.get_db_prep_value(_ID_FIELD.to_python(ctx.installation_id), connection),
-                                  key])
-        row = cursor.fetchone()
+    row = _read(ctx.installation_id, key)
     if row is None:
         return {"found": False, "value": None}
     return {"found": True, "value": _VALUE_FIELD.from_db_value(row[0], None, connection)}
+
+
+def _read(installation_id: str, key: str):
+    """The hottest host function's one indexed read, in plain SQL (the ORM's query compilation cost more than the
+    query itself). On PostgreSQL it is a prepared statement on the request's connection: parsed and planned once per
+    connection, then only executed (psycopg keeps it per connection; a new connection prepares it again)."""
+    installation_id = _ID_FIELD.to_python(installation_id)
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        # A server-side binding cursor (Django's own cursors bind parameters on the client and cannot prepare).
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_GET_SQL_PG, (installation_id, key), prepare=True)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(_GET_SQL, [_ID_FIELD.get_db_prep_value(installation_id, connection), key])
+        return cursor.fetchone()
 
 
 @host_function("storage.set", scope=None)

@@ -20,6 +20,7 @@ from host import api as host_api
 from runtime import invocation, plugin_files
 from runtime.models import Installation, PluginStorageItem
 from runtime.package import PackageError, read_package
+from runtime.plugin_api import admission
 from runtime.plugin_api import cache as plugin_cache
 from runtime.plugin_api import limits as api_limits
 from runtime.plugin_api.ui import ui_extensions_remove
@@ -143,13 +144,24 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+# What the Plugin API gateway keeps of an installation per process (runtime/plugin_api/gateway.py): a write to any
+# of these columns replaces the installation's state token, so every process re-reads it on its next call.
+GATEWAY_COLUMNS = frozenset({"status", "permissions", "version", "plugin_version", "plugin", "user", "org"})
+
+
+def _save(installation: Installation, fields: list[str]) -> None:
+    installation.save(update_fields=fields)
+    if GATEWAY_COLUMNS.intersection(fields):
+        admission.installation_changed(installation.pk)
+
+
 def _record_error(installation: Installation, error: str, *, status: str | None = None) -> None:
     installation.last_error = error
     fields = ["last_error", "updated_at"]
     if status:
         installation.status = status
         fields.append("status")
-    installation.save(update_fields=fields)
+    _save(installation, fields)
 
 
 def _lock(installation: Installation) -> Installation:
@@ -222,7 +234,7 @@ def installation_provision(*, installation_id) -> Installation:
         if installation.status == S.INSTALLING:
             installation.status = S.INSTALLED
             installation.last_error = ""
-            installation.save(update_fields=["status", "last_error", "updated_at"])
+            _save(installation, ["status", "last_error", "updated_at"])
     return installation
 
 
@@ -247,7 +259,7 @@ def installation_activate(*, installation: Installation) -> Installation:
         installation.activated_at = timezone.now()
         installation.last_error = ""
         installation.full_clean()
-        installation.save(update_fields=["status", "activated_at", "last_error", "updated_at"])
+        _save(installation, ["status", "activated_at", "last_error", "updated_at"])
         invocation.restore_api(installation.pk)
     return installation
 
@@ -263,7 +275,7 @@ def installation_deactivate(*, installation: Installation) -> Installation:
                            code="invalid_state")
         invocation.revoke_api(installation.pk)
         installation.status = S.INSTALLED
-        installation.save(update_fields=["status", "updated_at"])
+        _save(installation, ["status", "updated_at"])
     error = ""
     try:
         _run_hook(installation, installation.plugin_version, "on_deactivate")
@@ -297,7 +309,7 @@ def installation_update(*, installation: Installation, plugin_version, granted_s
         previous_status = installation.status
         previous_version = installation.plugin_version
         installation.status = S.UPDATING
-        installation.save(update_fields=["status", "updated_at"])
+        _save(installation, ["status", "updated_at"])
     old_version_string = installation.version
     try:
         # The hook runs with the new version's code and identity.
@@ -316,7 +328,7 @@ def installation_update(*, installation: Installation, plugin_version, granted_s
         installation.status = previous_status
         installation.last_error = ""
         installation.full_clean()
-        installation.save(update_fields=["previous_version", "plugin_version", "version", "permissions", "status",
+        _save(installation, ["previous_version", "plugin_version", "version", "permissions", "status",
                                          "last_error", "updated_at"])
     return installation
 
@@ -341,7 +353,7 @@ def installation_uninstall(*, installation: Installation) -> Installation:
         was = installation.status
         invocation.revoke_api(installation.pk)
         installation.status = S.UNINSTALLING
-        installation.save(update_fields=["status", "updated_at"])
+        _save(installation, ["status", "updated_at"])
     error = ""
     if was != S.FAILED:
         try:
@@ -357,7 +369,7 @@ def installation_uninstall(*, installation: Installation) -> Installation:
         installation.status = S.UNINSTALLED
         installation.uninstalled_at = timezone.now()
         installation.last_error = error
-        installation.save(update_fields=["status", "uninstalled_at", "last_error", "updated_at"])
+        _save(installation, ["status", "uninstalled_at", "last_error", "updated_at"])
     invocation.restore_api(installation.pk)
     return installation
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
-
 from runtime import invocation
 from runtime.models import Installation
 from runtime.plugin_api import gateway, limits
@@ -25,14 +23,11 @@ class ExecutionRefused(Exception):
 
 
 def _handler(installation_id: str, acting_user_id: str | None):
-    revoked_key = invocation.REVOKED_KEY.format(installation_id)
-
     def handle(method: str, params: dict[str, Any]) -> Any:
-        if cache.get(revoked_key):
-            raise HostCallRefused("permission_denied", "The installation was deactivated; its API access is revoked.")
         try:
+            # Revocable: a deactivation cuts an event handler or a widget off at its next call.
             return gateway.call(installation_id=installation_id, method=method, params=params,
-                                acting_user_id=acting_user_id)
+                                acting_user_id=acting_user_id, revocable=True)
         except gateway.APIRefusal as exc:
             raise HostCallRefused(exc.code, exc.message) from None
 

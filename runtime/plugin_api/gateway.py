@@ -1,8 +1,12 @@
 """The Plugin API gateway: every host function a plugin calls passes here, in this order:
 
-1. the installation is read fresh (status and granted scopes), so a revoked scope or a deactivation takes effect
-   on the very next call, mid-session;
-2. the rate limits (100 a minute, 10,000 a day per installation) are counted in the cache (Redis in production);
+1. one round trip to the cache (Redis in production, `admission.py`) counts the call against the rate limits (100 a
+   minute, 10,000 a day per installation) and reads the installation's state token and, for a function, event
+   handler or widget run, its revocation flag;
+2. the installation (status, granted scopes, version, tenant) is the one this process read before if the state token
+   is unchanged, else it is read afresh: every service that changes status, scopes or version replaces the token,
+   so a revoked scope, a deactivation or an uninstall takes effect on the very next call, in every process,
+   mid-session (see docs/runtime-caching.md);
 3. the scope the function needs (the SDK's `api_scopes` table, the same one the publishing scanner reads) must be
    granted: no inheritance, no wildcard;
 4. the function runs against the host platform within the installation's tenant (its organization or its user);
@@ -15,6 +19,7 @@ matching typed error (`PermissionDenied`, `RateLimited`, `QuotaExceeded`, `NotFo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +31,7 @@ from aisquare_plugin_sdk.api_scopes import API_SCOPES
 from aisquare_plugins.exceptions import NotFound, ServiceError
 from host.api import AIQuotaExceeded, Tenant
 from runtime.models import Installation, PluginUsage
-from runtime.plugin_api import audit, limits
+from runtime.plugin_api import admission, audit, limits
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +115,36 @@ def host_function(name: str, *, scope: str | None = "from-table") -> Callable[[H
     return register
 
 
-def load_context(installation_id, *, acting_user_id=None) -> CallContext:
-    row = (
-        Installation.objects.filter(pk=installation_id)
-        .values("id", "plugin_id", "version", "user_id", "org_id", "permissions", "status")
-        .first()
-    )
+_CONTEXT_FIELDS = ("id", "plugin_id", "version", "user_id", "org_id", "permissions", "status")
+# Installations read by this process: {installation id: (state token, read at (monotonic), row)}. An entry serves only
+# while the installation's state token is unchanged, and at most CONTEXT_MAX_AGE seconds: changes made through the
+# services replace the token at once; the age bounds what only a cascade (a deleted user or organization) changes.
+CONTEXT_MAX_AGE = 10.0
+CONTEXT_CACHE_SIZE = 10_000
+_contexts: dict[str, tuple[str, float, dict[str, Any]]] = {}
+_contexts_lock = threading.Lock()
+
+
+def _installation_row(installation_id, state: str | None) -> dict[str, Any] | None:
+    key = str(installation_id)
+    now = time.monotonic()
+    if state:
+        cached = _contexts.get(key)
+        if cached is not None and cached[0] == state and now - cached[1] < CONTEXT_MAX_AGE:
+            return cached[2]
+    row = Installation.objects.filter(pk=installation_id).values(*_CONTEXT_FIELDS).first()
+    if row is not None and state:
+        with _contexts_lock:
+            if len(_contexts) >= CONTEXT_CACHE_SIZE:
+                _contexts.clear()
+            _contexts[key] = (state, now, row)
+    return row
+
+
+def load_context(installation_id, *, acting_user_id=None, state: str | None = None) -> CallContext:
+    """The calling installation: the copy this process holds if `state` (its current state token, from
+    `admission.admit`) still matches it, else read from the database (and kept under that token)."""
+    row = _installation_row(installation_id, state)
     if row is None:
         raise APIRefusal("not_found", "This installation no longer exists.")
     return CallContext(
@@ -135,19 +164,25 @@ CALLABLE_STATUSES = {Installation.Status.ACTIVE, Installation.Status.INSTALLING,
                      Installation.Status.UNINSTALLING, Installation.Status.INSTALLED}
 
 
-def call(*, installation_id, method: str, params: Any, acting_user_id=None) -> Any:
-    """Run one Plugin API request from a worker. Returns the JSON-able result or raises APIRefusal."""
+def call(*, installation_id, method: str, params: Any, acting_user_id=None, revocable: bool = False) -> Any:
+    """Run one Plugin API request from a worker. Returns the JSON-able result or raises APIRefusal.
+
+    `revocable`: the request comes from a function, event handler or widget run, which deactivation cuts off at
+    once; lifecycle hooks (on_deactivate, on_uninstall, ...) keep the API while they run."""
     started = time.perf_counter()
     ctx = None
     outcome = PluginUsage.Outcome.OK
     error_code = ""
     try:
-        ctx = load_context(installation_id, acting_user_id=acting_user_id)
+        admitted = admission.admit(str(installation_id), revocable=revocable)
+        ctx = load_context(installation_id, acting_user_id=acting_user_id, state=admitted.state)
+        if admitted.revoked:
+            raise PermissionRefused("The installation was deactivated; its API access is revoked.")
         if ctx.status not in CALLABLE_STATUSES:
             raise PermissionRefused(f"The installation is {ctx.status}; it cannot call the Plugin API.")
         registration = HOST_FUNCTIONS.get(method) if isinstance(method, str) else None
         try:
-            limits.count_call(ctx.installation_id)
+            limits.rate_check(calls_this_minute=admitted.calls_this_minute, calls_today=admitted.calls_today)
         except limits.RateLimitExceeded as exc:
             raise LimitRefused("rate_limited", str(exc))
         if registration is None:

@@ -1,8 +1,9 @@
 """Per-installation counters in the cache (Redis in production): API calls a minute and a day, execution seconds a
 day (spec §Sandboxing). Windows are fixed (this minute, this UTC day); counters expire on their own.
 
-On Redis the increments of one call go out in a single pipelined round trip (INCR + EXPIRE NX); on other cache
-backends the portable add()/incr() pair is used.
+A Plugin API call is counted by `admission.admit` (one Lua script on Redis, which also reads the installation's state
+token) and judged here by `rate_check`. The execution budget's increments go out in one pipelined round trip
+(INCRBYFLOAT + EXPIRE NX) once per run; on other cache backends the portable add()/incr() pair is used.
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ def _limits() -> dict:
     return settings.SANDBOX_LIMITS
 
 
-def _minute_key(installation_id: str, now: float) -> str:
+MINUTE_TTL = 120
+DAY_TTL = 2 * 86400
+
+
+def minute_key(installation_id: str, now: float) -> str:
     return f"plugin:rate:min:{installation_id}:{int(now // 60)}"
 
 
-def _day_key(kind: str, installation_id: str) -> str:
+def day_key(kind: str, installation_id: str) -> str:
     return f"plugin:{kind}:day:{installation_id}:{datetime.now(UTC):%Y%m%d}"
 
 
-def _incr_many(items: list[tuple[str, int | float, int]]) -> list[float]:
+def incr_many(items: list[tuple[str, int | float, int]]) -> list[float]:
     """Increment several counters, creating each with its TTL; returns the new values."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
@@ -71,32 +76,31 @@ def _read(key: str) -> float:
     return float(cache.get(key) or 0)
 
 
-def count_call(installation_id: str) -> None:
-    """Count one API call; raise RateLimitExceeded when it is past this minute's or this day's allowance."""
-    now = time.time()
+def rate_check(*, calls_this_minute: int, calls_today: int) -> None:
+    """Raise RateLimitExceeded when a call, counted as the given one of this minute and of today, is past the
+    allowance (100 a minute, 10,000 a day per installation by default)."""
     per_minute, per_day = _limits()["api_calls_per_minute"], _limits()["api_calls_per_day"]
-    minute, day = _incr_many([(_minute_key(installation_id, now), 1, 120),
-                              (_day_key("rate", installation_id), 1, 2 * 86400)])
-    if day > per_day:
+    if calls_today > per_day:
         raise RateLimitExceeded(f"Daily API limit reached: {per_day:,} calls a day per installation.")
-    if minute > per_minute:
+    if calls_this_minute > per_minute:
         raise RateLimitExceeded(
-            f"Rate limit reached: {per_minute} calls a minute per installation; retry in {60 - int(now % 60)} s."
+            f"Rate limit reached: {per_minute} calls a minute per installation; "
+            f"retry in {60 - int(time.time() % 60)} s."
         )
 
 
 def calls_today(installation_id: str) -> int:
-    return int(_read(_day_key("rate", installation_id)))
+    return int(_read(day_key("rate", installation_id)))
 
 
 def execution_seconds_add(*, installation_id: str, seconds: float) -> float:
     """Add a call's wall time to today's execution budget; returns the total used today."""
-    (total,) = _incr_many([(_day_key("exec", installation_id), float(max(seconds, 0.0)), 2 * 86400)])
+    (total,) = incr_many([(day_key("exec", installation_id), float(max(seconds, 0.0)), DAY_TTL)])
     return total
 
 
 def execution_seconds_today(*, installation_id: str) -> float:
-    return _read(_day_key("exec", installation_id))
+    return _read(day_key("exec", installation_id))
 
 
 def execution_budget_check(*, installation_id: str) -> float:

@@ -1,6 +1,6 @@
 """Granting and revoking an installation's optional scopes after install (spec §Security Model: explicit grants,
-revocable at once). The gateway reads the grants afresh on every call, so a change bites on the plugin's next call,
-even inside a call already running in a warm worker."""
+revocable at once). A change replaces the installation's state token, so the gateway, in every process, reads the
+grants afresh and the change bites on the plugin's next call, even inside a call already running in a warm worker."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db import transaction
 
 from aisquare_plugins.exceptions import NotFound, ServiceError
 from runtime.models import Installation, PluginUsage
-from runtime.plugin_api import audit
+from runtime.plugin_api import admission, audit
 
 
 def _may_manage(installation: Installation, user) -> bool:
@@ -44,6 +44,7 @@ def installation_scopes_set(*, installation: Installation, user, granted_scopes:
     installation.permissions = granted
     installation.full_clean()
     installation.save(update_fields=["permissions", "updated_at"])
+    admission.installation_changed(installation.pk)
     for action, scopes in (("permissions.grant", set(granted) - before), ("permissions.revoke", before - set(granted))):
         if scopes:
             audit.record(plugin_id=installation.plugin_id, installation_id=str(installation.pk), user_id=user.pk,

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from host import ai
+from runtime.plugin_api.admission import installation_changed
 from runtime.plugin_api.gateway import APIRefusal
 
 
@@ -116,8 +117,9 @@ def test_analyze_answers_repeat_questions_from_the_api_cache(world, install, cal
 
     rows = PluginUsage.objects.filter(installation_id=installation.pk, action="ai.analyzeText").order_by("created_at")
     assert [r.metadata.get("cache") for r in rows] == [None, "hit"]
-    # A new version starts with a cold cache.
+    # A new version starts with a cold cache (written as installation_update writes it, which tells the gateway).
     installation.version = "1.1.0"
     installation.save(update_fields=["version"])
+    installation_changed(installation.pk)
     call(installation, "ai.analyzeText", text="Good work.", analysis="sentiment")
     assert ai.ai_usage_today(subject=str(installation.pk)) > used

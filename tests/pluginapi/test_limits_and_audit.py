@@ -7,9 +7,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from runtime.api import installation_scopes_set
 from runtime.models import Installation, PluginUsage
 from runtime.plugin_api import audit, gateway, limits
 from runtime.plugin_api.gateway import APIRefusal
+from tests.factories import PluginVersionFactory
 
 
 def _freeze_minute(monkeypatch):
@@ -53,7 +55,7 @@ def test_the_daily_limit_is_a_boundary_too(world, install, call, monkeypatch, se
     installation = install([])
     # 9,999 calls already counted today (as other processes would have), then the 10,000th and 10,001st.
     for _ in range(9):
-        limits._incr_many([(limits._day_key("rate", str(installation.pk)), 1111, 2 * 86400)])
+        limits.incr_many([(limits.day_key("rate", str(installation.pk)), 1111, 2 * 86400)])
     assert limits.calls_today(str(installation.pk)) == 9_999
     call(installation, "storage.get", key="a")
     with pytest.raises(APIRefusal) as refused:
@@ -74,14 +76,18 @@ def test_daily_execution_budget_boundary(world, install):
 
 
 def test_revoking_a_scope_mid_session_takes_effect_on_the_next_call(world, install, call):
-    installation = install(["content:read", "content:create"])
-    assert call(installation, "content.find", query={})
-    Installation.objects.filter(pk=installation.pk).update(permissions=["content:create"])
+    version = PluginVersionFactory(manifest={"id": "p", "permissions": [
+        {"scope": "content:create", "reason": "write lessons"},
+        {"scope": "content:read", "reason": "list lessons", "optional": True}]})
+    installation = install(["content:read", "content:create"], plugin=version.plugin, plugin_version=version)
+    assert call(installation, "content.find", query={})  # this process now holds the installation's grants
+    installation_scopes_set(installation=installation, user=world.admin, granted_scopes=["content:create"])
     with pytest.raises(APIRefusal) as refused:
         call(installation, "content.find", query={})
     assert refused.value.code == "permission_denied"
     # Granting it back (an optional scope) works at once as well.
-    Installation.objects.filter(pk=installation.pk).update(permissions=["content:create", "content:read"])
+    installation_scopes_set(installation=installation, user=world.admin,
+                            granted_scopes=["content:create", "content:read"])
     assert call(installation, "content.find", query={})
 
 

@@ -11,6 +11,7 @@ from django.test import TestCase
 
 from marketplace import catalogue
 from marketplace.models import PluginVersion
+from runtime import api as runtime_api
 from runtime import plugin_files, services
 from runtime.models import Installation
 from runtime.package import read_package
@@ -166,7 +167,10 @@ def test_invalidation_leaves_other_plugins_alone():
 def test_a_revoked_scope_is_refused_on_the_next_call_even_with_a_cached_response(world, install, call):
     from runtime.plugin_api.gateway import APIRefusal
 
-    installation = install(["analytics:read", "analytics:write"])
+    version = PluginVersionFactory(manifest={"id": "p", "permissions": [
+        {"scope": "analytics:write", "reason": "track"},
+        {"scope": "analytics:read", "reason": "reports", "optional": True}]})
+    installation = install(["analytics:read", "analytics:write"], plugin=version.plugin, plugin_version=version)
     call(installation, "analytics.track", event={"event": "opened"})
     first = call(installation, "analytics.query", query={"event": "opened"})
     assert call(installation, "analytics.query", query={"event": "opened"}) == first
@@ -174,15 +178,13 @@ def test_a_revoked_scope_is_refused_on_the_next_call_even_with_a_cached_response
 
     assert PluginUsage.objects.filter(installation_id=installation.pk, action="analytics.query",
                                       metadata__cache="hit").exists()  # answered from the response cache
-    Installation.objects.filter(pk=installation.pk).update(permissions=["analytics:write"])
+    runtime_api.installation_scopes_set(installation=installation, user=world.admin, granted_scopes=["analytics:write"])
     with pytest.raises(APIRefusal) as refused:
         call(installation, "analytics.query", query={"event": "opened"})
     assert refused.value.code == "permission_denied"
 
 
 def test_invalidating_one_version_keeps_the_code_of_the_others():
-    import runtime.api as runtime_api
-
     cache.set("plugin:metadata:cachey", {"version": "1.0.0"})
     cache.set("plugin:code:cachey:1.0.0", b"one")
     cache.set("plugin:code:cachey:2.0.0", b"two")

@@ -14,7 +14,8 @@ from conftest import require
 from host import services as host_services
 from host.models import Content
 from runtime import services
-from runtime.models import Installation, PluginStorageItem, PluginUsage
+from runtime.api import installation_scopes_set
+from runtime.models import PluginStorageItem, PluginUsage
 from runtime.package import read_package
 from runtime.plugin_api.models import EventDelivery, UIExtension
 from runtime.sandbox.pool import reset_pool
@@ -100,8 +101,8 @@ def sandbox():
     reset_pool()
 
 
-def _version(source, plugin_id, scopes):
-    permissions = [{"scope": s, "reason": "test"} for s in scopes]
+def _version(source, plugin_id, scopes, *, optional=()):
+    permissions = [{"scope": s, "reason": "test", **({"optional": True} if s in optional else {})} for s in scopes]
     data = build_package(source, plugin_id=plugin_id, permissions=permissions)
     package = read_package(data)
     return PluginVersionFactory(
@@ -145,11 +146,11 @@ def test_a_plugin_reaches_the_platform_through_its_typed_context(sandbox, world)
 
 @pytest.mark.django_db
 def test_revoking_a_scope_takes_effect_on_the_next_call_of_a_warm_worker(sandbox, world):
-    installation = _install(_version(API_SOURCE, "api-demo", ALL_SCOPES), user=world.admin, org=world.org,
-                            scopes=ALL_SCOPES)
+    installation = _install(_version(API_SOURCE, "api-demo", ALL_SCOPES, optional=["content:read"]),
+                            user=world.admin, org=world.org, scopes=ALL_SCOPES)
     assert services.installation_invoke(installation=installation, function="find")["value"] == 1
-    Installation.objects.filter(pk=installation.pk).update(
-        permissions=[s for s in ALL_SCOPES if s != "content:read"])
+    installation_scopes_set(installation=installation, user=world.admin,
+                            granted_scopes=[s for s in ALL_SCOPES if s != "content:read"])
     second = services.installation_invoke(installation=installation, function="find")
     assert second["value"] == "PermissionDenied"
     assert second["cold_start"] is False  # same worker, same session: the host checks every call
