@@ -1,9 +1,10 @@
 """The audit of Plugin API calls in `plugin_usage`, written in batches.
 
-Each call appends a row to a per-process buffer; the buffer goes to the database in one `bulk_create` when it holds
-`AUDIT_BATCH_SIZE` rows, when `AUDIT_FLUSH_SECONDS` have passed since the last write, when a sandbox call ends
-(`flush()` is called by the runtime after each plugin call) and when the process exits. A call therefore costs no
-database round trip of its own for its audit row.
+Each call appends a row (a plain tuple: building a model instance per call cost more than the rest of a cheap call)
+to a per-process buffer; the buffer goes to the database in one statement (COPY on PostgreSQL, one bulk INSERT
+elsewhere) when it holds `AUDIT_BATCH_SIZE` rows, when `AUDIT_FLUSH_SECONDS` have passed since the last write, when a
+sandbox call ends (`flush()` is called by the runtime after each plugin call) and when the process exits. A call
+therefore costs no database round trip of its own for its audit row. A row's `created_at` is the time of the call.
 
 `settings.PLUGIN_AUDIT_ENABLED = False` turns the audit off (benchmarks only: production always audits).
 """
@@ -11,20 +12,27 @@ database round trip of its own for its audit row.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
+import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from runtime.models import PluginUsage
 
 logger = logging.getLogger(__name__)
 
+_COLUMNS = ("id", "plugin_id", "user_id", "installation_id", "version", "action", "resource_type", "resource_id",
+            "outcome", "metadata", "created_at")
+_COPY_SQL = f"COPY {PluginUsage._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+
 _lock = threading.Lock()
-_buffer: list[PluginUsage] = []
+_buffer: list[tuple] = []
 _last_flush = time.monotonic()
 
 
@@ -42,16 +50,26 @@ def record(
 ) -> None:
     if not getattr(settings, "PLUGIN_AUDIT_ENABLED", True):
         return
-    row = PluginUsage(
-        plugin_id=plugin_id, installation_id=installation_id or None, user_id=user_id or None, version=version,
-        action=action, resource_type=resource_type, resource_id=resource_id, outcome=outcome,
-        metadata=metadata or {},
-    )
+    metadata = dict(metadata or {})
+    row = (uuid.uuid4(), plugin_id, _uuid_or_none(user_id), _uuid_or_none(installation_id, metadata), version, action,
+           resource_type, resource_id, outcome, metadata, timezone.now())
     with _lock:
         _buffer.append(row)
         due = len(_buffer) >= _batch_size() or time.monotonic() - _last_flush >= _flush_seconds()
     if due:
         flush()
+
+
+def _uuid_or_none(value, metadata: dict | None = None) -> uuid.UUID | None:
+    """A UUID column's value; what a plugin sent that is not one is kept in the metadata, never fails the batch."""
+    if not value:
+        return None
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        if metadata is not None:
+            metadata["installation"] = str(value)[:100]
+        return None
 
 
 def flush() -> int:
@@ -64,7 +82,7 @@ def flush() -> int:
     if not rows:
         return 0
     try:
-        PluginUsage.objects.bulk_create(rows, batch_size=500)
+        _write(rows)
     except DatabaseError:
         # Never lose the audit silently: put the rows back for the next flush and say so.
         logger.exception("writing %d plugin_usage rows failed; keeping them for the next flush", len(rows))
@@ -72,6 +90,16 @@ def flush() -> int:
             _buffer[:0] = rows
         return 0
     return len(rows)
+
+
+def _write(rows: list[tuple]) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.cursor.copy(_COPY_SQL) as copy:
+            for row in rows:
+                copy.write_row((*row[:9], json.dumps(row[9], default=str), row[10]))
+        return
+    PluginUsage.objects.bulk_create([PluginUsage(**dict(zip(_COLUMNS, row, strict=True))) for row in rows],
+                                    batch_size=500)
 
 
 def pending() -> int:
