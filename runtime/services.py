@@ -83,12 +83,16 @@ def _owner_installations(*, user, org):
 
 
 def _missing_dependencies(manifest: dict[str, Any], *, user, org) -> list[dict[str, str]]:
+    """The manifest's dependencies that the owner has no active installation of (in a satisfying version). The rows
+    found are locked until the transaction ends, so that they cannot be deactivated or uninstalled meanwhile (their
+    services lock them and then look for dependants, see `_refuse_if_depended_on`)."""
     missing = []
     for dep in manifest.get("dependencies") or []:
         if not isinstance(dep, dict) or not isinstance(dep.get("id"), str):
             continue
         spec = dep.get("version") or "*"
         candidates = _owner_installations(user=user, org=org).filter(plugin_id=dep["id"], status=S.ACTIVE)
+        candidates = candidates.select_for_update()
         ok = False
         for installed in candidates:
             try:
@@ -98,6 +102,48 @@ def _missing_dependencies(manifest: dict[str, Any], *, user, org) -> list[dict[s
         if not ok:
             missing.append({"id": dep["id"], "version": spec})
     return missing
+
+
+def _require_dependencies(plugin_version, *, user, org) -> None:
+    missing = _missing_dependencies(_manifest(plugin_version), user=user, org=org)
+    if missing:
+        names = ", ".join(f"{d['id']} {d['version']}" for d in missing)
+        raise ServiceError(f"Install and activate these plugins first: {names}.", code="missing_dependencies",
+                           fields={"dependencies": missing})
+
+
+# A dependant being updated counts: its update ends in its previous status, which may be active.
+DEPENDANT_STATUSES = (S.ACTIVE, S.UPDATING)
+
+
+def _dependants(installation: Installation) -> list[Installation]:
+    """The owner's other active installations whose manifest names this plugin among its dependencies."""
+    candidates = (
+        _owner_installations(user=installation.user_id, org=installation.org_id)
+        .filter(status__in=DEPENDANT_STATUSES).exclude(pk=installation.pk).exclude(plugin_version__isnull=True)
+        .select_related("plugin", "plugin_version").defer("plugin_version__manifest").order_by("plugin_id")
+    )
+    return [
+        candidate for candidate in candidates
+        if any(isinstance(dep, dict) and dep.get("id") == installation.plugin_id
+               for dep in _manifest(candidate.plugin_version).get("dependencies") or [])
+    ]
+
+
+def _refuse_if_depended_on(installation: Installation, action: str) -> None:
+    """Conflict (409) naming the owner's active installations that depend on this one. Called with the installation
+    locked: an install or activation that relies on it locks it too, so the two cannot cross."""
+    dependants = _dependants(installation)
+    if not dependants:
+        return
+    names = ", ".join(f"{d.plugin.name} ({d.plugin_id})" for d in dependants)
+    raise Conflict(
+        f"{installation.plugin.name} cannot be {action}: {names} depend{'s' if len(dependants) == 1 else ''} on it. "
+        f"Deactivate or uninstall {'it' if len(dependants) == 1 else 'them'} first.",
+        code="has_dependants",
+        fields={"dependants": [{"installation_id": str(d.pk), "plugin_id": d.plugin_id, "name": d.plugin.name,
+                                "status": d.status} for d in dependants]},
+    )
 
 
 def _package_bytes(plugin_version) -> bytes:
@@ -190,11 +236,7 @@ def installation_install(*, plugin_version, user, org=None, granted_scopes=None)
         raise Forbidden("Only an administrator of the organization can install plugins for it.")
     manifest = _manifest(plugin_version)
     granted = _check_consent(manifest, granted_scopes)
-    missing = _missing_dependencies(manifest, user=user, org=org)
-    if missing:
-        names = ", ".join(f"{d['id']} {d['version']}" for d in missing)
-        raise ServiceError(f"Install and activate these plugins first: {names}.", code="missing_dependencies",
-                           fields={"dependencies": missing})
+    _require_dependencies(plugin_version, user=user, org=org)
     if _owner_installations(user=user, org=org).filter(plugin_id=plugin_version.plugin_id).exists():
         raise Conflict("This plugin is already installed.", code="already_installed")
     installation = Installation(
@@ -241,6 +283,8 @@ def installation_provision(*, installation_id) -> Installation:
 # -- activate / deactivate ------------------------------------------------------------------------------------------
 
 def installation_activate(*, installation: Installation) -> Installation:
+    """Its dependencies must be active (as at install: one of them may have been uninstalled since); they are checked
+    before on_activate runs and again, locked, when the installation becomes active."""
     with transaction.atomic():
         installation = _lock(installation)
         if installation.status == S.ACTIVE:
@@ -248,6 +292,8 @@ def installation_activate(*, installation: Installation) -> Installation:
         if installation.status != S.INSTALLED:
             raise Conflict(f"An installation that is {installation.status} cannot be activated.",
                            code="invalid_state")
+        if installation.plugin_version_id:
+            _require_dependencies(installation.plugin_version, user=installation.user_id, org=installation.org_id)
     try:
         _run_hook(installation, installation.plugin_version, "on_activate")
     except HOOK_ERRORS as exc:
@@ -255,6 +301,13 @@ def installation_activate(*, installation: Installation) -> Installation:
         raise _hook_failed(exc) from None
     with transaction.atomic():
         installation = _lock(installation)
+        if installation.status == S.ACTIVE:
+            return installation
+        if installation.status != S.INSTALLED:  # uninstalled or updated while on_activate ran
+            raise Conflict(f"An installation that is {installation.status} cannot be activated.",
+                           code="invalid_state")
+        if installation.plugin_version_id:
+            _require_dependencies(installation.plugin_version, user=installation.user_id, org=installation.org_id)
         installation.status = S.ACTIVE
         installation.activated_at = timezone.now()
         installation.last_error = ""
@@ -273,6 +326,7 @@ def installation_deactivate(*, installation: Installation) -> Installation:
         if installation.status != S.ACTIVE:
             raise Conflict(f"An installation that is {installation.status} cannot be deactivated.",
                            code="invalid_state")
+        _refuse_if_depended_on(installation, "deactivated")
         invocation.revoke_api(installation.pk)
         installation.status = S.INSTALLED
         _save(installation, ["status", "updated_at"])
@@ -350,6 +404,7 @@ def installation_uninstall(*, installation: Installation) -> Installation:
         if installation.status in (S.INSTALLING, S.UPDATING, S.UNINSTALLING):
             raise Conflict(f"An installation that is {installation.status} cannot be uninstalled now.",
                            code="invalid_state")
+        _refuse_if_depended_on(installation, "uninstalled")
         was = installation.status
         invocation.revoke_api(installation.pk)
         installation.status = S.UNINSTALLING

@@ -33,14 +33,14 @@ PERMISSIONS = [
 ]
 
 
-def packaged_version(plugin, version="1.0.0", *, min_platform="2.0.0"):
+def packaged_version(plugin, version="1.0.0", *, min_platform="2.0.0", dependencies=()):
     """An approved version of `plugin` with a real package (manifest validated by the runtime's reader)."""
     data = build_package(
         WIDGET_SOURCE.format(version=version), plugin_id=plugin.pk, version=version,
         manifest_data={
             "id": plugin.pk, "name": plugin.name, "version": version, "description": plugin.description,
             "author": {"name": "Quiz Studio"}, "category": plugin.category, "tags": plugin.tags,
-            "permissions": PERMISSIONS, "minPlatformVersion": min_platform,
+            "permissions": PERMISSIONS, "minPlatformVersion": min_platform, "dependencies": list(dependencies),
         },
     )
     manifest = read_package(data).manifest.data

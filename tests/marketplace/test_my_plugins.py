@@ -74,6 +74,30 @@ def test_install_activate_dashboard_update_rollback_deactivate_uninstall(
     assert "not installed any plugin" in client.get("/my/plugins/").content.decode()
 
 
+def test_uninstalling_a_plugin_another_one_depends_on_is_refused_naming_it(
+    client, sandbox, quizmaster, django_capture_on_commit_callbacks
+):
+    extras = PluginFactory(id="quiz-extras", name="Quiz Extras", published_at=timezone.now(), verified=True)
+    packaged_version(extras, "1.0.0", dependencies=[{"id": "quizmaster", "version": "^1.0.0"}])
+    user = UserFactory()
+    client.force_login(user)
+    installed = {}
+    for plugin_id in ("quizmaster", "quiz-extras"):  # the dependency first: the install needs it active
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/plugins/{plugin_id}/install/", {"scopes": ["content:read"]})
+        installed[plugin_id] = Installation.objects.get(user=user, plugin_id=plugin_id)
+        assert "is activated." in act(client, installed[plugin_id], "activate").content.decode()
+
+    page = act(client, installed["quizmaster"], "uninstall").content.decode()
+    assert ("Quiz Master cannot be uninstalled: Quiz Extras (quiz-extras) depends on it. "
+            "Deactivate or uninstall it first.") in page
+    installed["quizmaster"].refresh_from_db()
+    assert installed["quizmaster"].status == "active"
+
+    assert "Quiz Extras is uninstalled." in act(client, installed["quiz-extras"], "uninstall").content.decode()
+    assert "Quiz Master is uninstalled." in act(client, installed["quizmaster"], "uninstall").content.decode()
+
+
 def test_nobody_acts_on_another_users_installation(client, quizmaster):
     owner, attacker = UserFactory(), UserFactory()
     installation = Installation.objects.create(plugin=quizmaster, user=owner, version="1.0.0",
