@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.db import transaction
 
+from marketplace.cache import invalidate_catalogue_caches
+from marketplace.catalogue import search_entries_refresh
 from marketplace.models import Plugin, PluginVersion
 
 
@@ -23,6 +26,13 @@ class PluginAdmin(admin.ModelAdmin):
     autocomplete_fields = ["developer"]
     readonly_fields = ["downloads", "ratings", "rating_average", "rating_count", "created_at", "updated_at"]
     inlines = [PluginVersionInline]
+
+    def save_model(self, request, obj, form, change):
+        # An edit here does not go through the catalogue's services: the search entry and the cached listings
+        # follow it the same way.
+        super().save_model(request, obj, form, change)
+        search_entries_refresh(plugin_ids=[obj.pk])
+        transaction.on_commit(lambda: invalidate_catalogue_caches(plugin_id=obj.pk))
 
 
 @admin.register(PluginVersion)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from aisquare_plugin_sdk.manifest import Version
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
-from marketplace.models import Plugin, PluginVersion
+from marketplace.models import Plugin, PluginVersion, SearchEntry
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +97,15 @@ def listing_state_refresh(*, plugin: Plugin) -> Plugin:
     """Recompute the plugin's listing columns from its approved versions and write them (only those columns).
 
     Called by every service that changes a version's status, inside its transaction and under the plugin's row lock,
-    so the columns are never out of step with the versions. `plugin` (the caller's instance) is updated too. Safe
-    on its own as well (it takes the plugin's row lock): it only ever recomputes from the versions.
+    so the columns are never out of step with the versions. `plugin` (the caller's instance) is updated too, and
+    the plugin's search entry follows. Safe on its own as well (it takes the plugin's row lock): it only ever
+    recomputes from the versions and the plugin row.
     """
     with transaction.atomic():
         Plugin.objects.select_for_update().filter(pk=plugin.pk).values_list("pk", flat=True).first()
-        return _listing_state_write(plugin)
+        _listing_state_write(plugin)
+        search_entries_refresh(plugin_ids=[plugin.pk])
+        return plugin
 
 
 def _listing_state_write(plugin: Plugin) -> Plugin:
@@ -114,6 +120,92 @@ def _listing_state_write(plugin: Plugin) -> Plugin:
         for name, value in state.items():
             setattr(plugin, name, value)
     return plugin
+
+
+# --- the search's rows -----------------------------------------------------------------------------------------------
+
+# The text search configuration of the document (marketplace.selectors queries with the same one).
+SEARCH_CONFIG = "english"
+# Plugin columns copied as they are into its search entry.
+_SEARCH_COPIED = ("name", "category", "tags", "pricing_model", "price", "rating_average", "rating_count",
+                  "downloads", "verified", "featured", "published_at", "created_at")
+_SEARCH_BATCH = 2000
+
+
+def search_static_boost(*, rating_average: Decimal | float, downloads: int, verified: bool) -> float:
+    """The part of relevance that depends on neither the query nor the clock (Open VSX's blend): (1 + 0.4 x rating/5
+    + 0.4 x popularity) x (1 verified, 0.5 not), popularity being ln(downloads + 1) / ln(1,000,001) capped at 1.
+    At query time marketplace.selectors adds 0.2 x recency x the same verification factor, and multiplies by the
+    text rank."""
+    popularity = min(math.log(downloads + 1) / math.log(1_000_001), 1.0)
+    return (1.0 + 0.4 * float(rating_average) / 5.0 + 0.4 * popularity) * (1.0 if verified else 0.5)
+
+
+def search_rating_bucket(*, rating_average: Decimal | float, rating_count: int) -> str:
+    """The rating facet's bucket: disjoint, so that the facet adds up to the total (marketplace.selectors)."""
+    if rating_count == 0:
+        return "unrated"
+    for floor, bucket in ((4, "4-5"), (3, "3-4"), (2, "2-3")):
+        if rating_average >= floor:
+            return bucket
+    return "1-2"
+
+
+def _search_document(name: str, tags: list, description: str):
+    """The weighted document (name A, tags B, description C), computed by the database as the row is written."""
+    if connection.vendor != "postgresql":
+        return None
+    from django.contrib.postgres.search import SearchVector
+    from django.db.models import Value
+
+    words = " ".join(str(tag) for tag in tags) if isinstance(tags, list) else ""
+    return (
+        SearchVector(Value(name or ""), weight="A", config=SEARCH_CONFIG)
+        + SearchVector(Value(words), weight="B", config=SEARCH_CONFIG)
+        + SearchVector(Value(description or ""), weight="C", config=SEARCH_CONFIG)
+    )
+
+
+def search_entries_refresh(*, plugin_ids: Iterable[str]) -> None:
+    """Rewrite the search entries of these plugins from their rows: one per listed plugin, none for the others.
+
+    Every service that changes a column the entry copies calls it inside its transaction, after its own writes and
+    under the plugin's row lock, so that search never disagrees with the listing. Three statements per batch of
+    plugins (read, drop the unlisted, upsert the listed).
+    """
+    ids = list(dict.fromkeys(plugin_ids))
+    update_fields = [field.name for field in SearchEntry._meta.concrete_fields if not field.primary_key]
+    for start in range(0, len(ids), _SEARCH_BATCH):
+        batch = ids[start:start + _SEARCH_BATCH]
+        rows = list(
+            Plugin.objects.filter(pk__in=batch, listed=True).values(
+                "id", *_SEARCH_COPIED, "description", "listed_min_platform_key", "listed_max_platform_key",
+                "listed_platform_gapless",
+            )
+        )
+        listed_ids = [row["id"] for row in rows]
+        SearchEntry.objects.filter(plugin_id__in=batch).exclude(plugin_id__in=listed_ids).delete()
+        if not rows:
+            continue
+        entries = []
+        for row in rows:
+            since = row["published_at"] or row["created_at"]
+            entries.append(SearchEntry(
+                plugin_id=row["id"],
+                document=_search_document(row["name"], row["tags"], row["description"]),
+                **{name: row[name] for name in _SEARCH_COPIED},
+                rating_bucket=search_rating_bucket(rating_average=row["rating_average"],
+                                                   rating_count=row["rating_count"]),
+                published_epoch=since.timestamp(),
+                static_boost=search_static_boost(rating_average=row["rating_average"], downloads=row["downloads"],
+                                                 verified=row["verified"]),
+                min_platform_key=row["listed_min_platform_key"],
+                max_platform_key=row["listed_max_platform_key"],
+                platform_gapless=row["listed_platform_gapless"],
+            ))
+        SearchEntry.objects.bulk_create(
+            entries, update_conflicts=True, unique_fields=["plugin"], update_fields=update_fields
+        )
 
 
 def plugin_register(*, plugin_id: str, developer, manifest: dict[str, Any]) -> Plugin:
@@ -274,7 +366,7 @@ def plugin_version_publish(*, version: PluginVersion) -> PluginVersion:
         locked.full_clean()
         locked.save(update_fields=["status", "published_at", "updated_at"])
 
-        listing_state_refresh(plugin=plugin)
+        _listing_state_write(plugin)  # the plugin's row lock is held (above)
         newest = _newest_approved(plugin)
         if newest is not None and newest.pk == locked.pk:
             _fill_listing(plugin, locked)
@@ -287,6 +379,7 @@ def plugin_version_publish(*, version: PluginVersion) -> PluginVersion:
                 pricing_setup = _optional("revenue.api", "pricing_setup")
                 if pricing_setup is not None:
                     pricing_setup(plugin=plugin)
+        search_entries_refresh(plugin_ids=[plugin.pk])
         plugin_id = plugin.pk
         transaction.on_commit(lambda: _invalidate_caches(plugin_id))
         version.status = locked.status
@@ -331,7 +424,7 @@ def plugin_version_yank(*, version: PluginVersion, reason: str) -> PluginVersion
         locked.yank_reason = reason.strip()
         locked.full_clean()
         locked.save(update_fields=["status", "yanked_at", "yank_reason", "updated_at"])
-        listing_state_refresh(plugin=plugin)  # the last approved version yanked: unlisted
+        _listing_state_write(plugin)  # the last approved version yanked: unlisted
         if plugin.version == locked.version:
             newest = _newest_approved(plugin)
             if newest is None:
@@ -342,6 +435,7 @@ def plugin_version_yank(*, version: PluginVersion, reason: str) -> PluginVersion
                 plugin.version = newest.version
             plugin.full_clean()
             plugin.save()
+        search_entries_refresh(plugin_ids=[plugin.pk])
         plugin_id = plugin.pk
         transaction.on_commit(lambda: _invalidate_caches(plugin_id))
         version.status = locked.status
@@ -371,6 +465,7 @@ def plugin_listing_update(*, plugin: Plugin, changes: dict[str, Any]) -> Plugin:
             setattr(locked, key, value)
         locked.full_clean()
         locked.save(update_fields=[*changes, "updated_at"])
+        search_entries_refresh(plugin_ids=[locked.pk])
         plugin_id = locked.pk
         transaction.on_commit(lambda: _invalidate_caches(plugin_id))
         return locked
@@ -381,15 +476,26 @@ def plugin_featured_set(*, plugin: Plugin, featured: bool) -> Plugin:
         locked = Plugin.objects.select_for_update().get(pk=plugin.pk)
         locked.featured = featured
         locked.save(update_fields=["featured", "updated_at"])
+        search_entries_refresh(plugin_ids=[locked.pk])
         plugin_id = locked.pk
         transaction.on_commit(lambda: _invalidate_caches(plugin_id))
         return locked
 
 
+def plugin_downloads_increment(*, plugin_id: str) -> None:
+    """Count one download (an install from the marketplace): F() on the row, whose lock orders concurrent installs
+    so that each one's search entry is written from the count it just made."""
+    with transaction.atomic():
+        Plugin.objects.filter(pk=plugin_id).update(downloads=F("downloads") + 1)
+        search_entries_refresh(plugin_ids=[plugin_id])
+
+
 def plugins_verified_set(*, developer, verified: bool) -> int:
     """Mirror a developer's verified flag onto their listings (the marketplace shows the badge per plugin)."""
     with transaction.atomic():
-        count = Plugin.objects.filter(developer=developer).update(verified=verified, updated_at=timezone.now())
+        plugins = Plugin.objects.filter(developer=developer)
+        count = plugins.update(verified=verified, updated_at=timezone.now())
+        search_entries_refresh(plugin_ids=plugins.values_list("pk", flat=True))
         transaction.on_commit(lambda: _invalidate_caches(None))
         return count
 

@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from aisquare_plugins.models import TimestampedModel
@@ -161,3 +162,56 @@ class PluginVersion(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.plugin_id} {self.version}"
+
+
+class SearchDocumentField(SearchVectorField):
+    """The weighted full-text document: a tsvector on PostgreSQL; on other databases an unused, always empty text
+    column (they search the name, tags and description with LIKE), so that one model serves both."""
+
+    def db_type(self, connection):
+        return "tsvector" if connection.vendor == "postgresql" else "text"
+
+
+class SearchEntry(models.Model):
+    """The search's row of a listed plugin: only what search filters, sorts, ranks and counts, so that a broad query
+    reads narrow rows (a listing row carries the description, JSON documents and URLs: five times as wide).
+
+    One row per listed plugin, none for others. Written ONLY by marketplace.catalogue (search_entries_refresh) from
+    the plugin row, in the same transaction as every change of a column below (publish, yank, status, listing edit,
+    featured, verified, ratings, downloads). PostgreSQL's indexes (GIN on the document, trigram on the name, GIN on
+    the tags) are made by migration 0007 and, for --nomigrations test databases, by tests/marketplace/conftest.py.
+    """
+
+    plugin = models.OneToOneField(Plugin, on_delete=models.CASCADE, primary_key=True, related_name="search_entry")
+    # Name A, tags B, description C (PostgreSQL only; the catalogue writes it from the plugin row).
+    document = SearchDocumentField(null=True, blank=True, editable=False)
+    name = models.CharField(max_length=255)
+    category = models.CharField(max_length=50, choices=Category.choices)
+    tags = models.JSONField(default=list, blank=True)
+    pricing_model = models.CharField(max_length=20, choices=PricingModel.choices)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    rating_average = models.DecimalField(max_digits=3, decimal_places=2)
+    rating_count = models.PositiveIntegerField()
+    # The rating facet's bucket ("4-5", "3-4", "2-3", "1-2", "unrated"): disjoint, so the counts add up.
+    rating_bucket = models.CharField(max_length=8)
+    downloads = models.PositiveIntegerField()
+    verified = models.BooleanField()
+    featured = models.BooleanField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    # published_at (created_at when never published) in seconds since 1970: the age that relevance's recency and
+    # the trending sort read, as a float, so that no row converts a timestamp at query time.
+    published_epoch = models.FloatField()
+    # The part of relevance that does not change with the query or the clock: rating, downloads and verification
+    # (marketplace.catalogue.search_static_boost).
+    static_boost = models.FloatField()
+    # The envelope of the approved versions' platform ranges (Plugin.listed_*).
+    min_platform_key = models.BigIntegerField()
+    max_platform_key = models.BigIntegerField(null=True, blank=True)
+    platform_gapless = models.BooleanField()
+
+    class Meta:
+        db_table = "marketplace_search_entries"
+
+    def __str__(self) -> str:
+        return self.name

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 
 from aisquare_plugins.exceptions import NotFound
+from marketplace.catalogue import search_entries_refresh
 from marketplace.models import Plugin
 
 
@@ -42,6 +43,7 @@ def plugin_ratings_set(*, plugin_id: str, ratings: dict, average: Decimal, count
     plugin.rating_average = average
     plugin.rating_count = count
     plugin.save(update_fields=["ratings", "rating_average", "rating_count", "updated_at"])
+    search_entries_refresh(plugin_ids=[plugin_id])
     transaction.on_commit(lambda: _forget_cached(plugin_id))
 
 

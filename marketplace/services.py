@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 import revenue.api as revenue_api
 import runtime.api as runtime_api
 from aisquare_plugins.exceptions import Conflict, PaymentRequired, ServiceError
-from marketplace import selectors
+from marketplace import catalogue, selectors
 from marketplace.models import Plugin, PricingModel
 
 
@@ -75,7 +74,7 @@ def plugin_install(*, plugin_id: str, user, granted_scopes: list[str], org=None)
             )
     except IntegrityError:
         raise Conflict(f"{plugin.name} is already installed.", code="already_installed") from None
-    Plugin.objects.filter(pk=plugin.pk).update(downloads=F("downloads") + 1)
+    catalogue.plugin_downloads_increment(plugin_id=plugin.pk)
     return installation
 
 

@@ -1,0 +1,143 @@
+"""Search reads a narrow table: one SearchEntry per listed plugin, kept by marketplace.catalogue.
+
+The plugin rows carry descriptions, JSON documents and URLs: a broad query ("calendar": 10,000 matches ranked and
+counted) read ~10,500 pages of them. The entries hold only what search filters, sorts, ranks and counts, with the
+weighted document (name A, tags B, description C) and the static part of relevance precomputed. On PostgreSQL the
+search indexes move from the plugin table to the entries (GIN on the document, trigram on the name, GIN on the
+tags), and the plugin's generated search_document column of 0003 goes. The backfill copies the catalogue's rules
+(migrations must not change when the app's code does): marketplace.catalogue.search_entries_refresh is the one
+that runs from now on.
+
+tests/marketplace/conftest.py applies INDEXES to --nomigrations test databases.
+"""
+
+import math
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+import marketplace.models
+
+INDEXES = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS search_entry_document_idx ON marketplace_search_entries USING gin (document)",
+    "CREATE INDEX IF NOT EXISTS search_entry_name_trgm_idx ON marketplace_search_entries "
+    "USING gin (name gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS search_entry_tags_idx ON marketplace_search_entries USING gin (tags jsonb_path_ops)",
+]
+PLUGIN_SEARCH_OBJECTS = [
+    "DROP INDEX IF EXISTS plugin_search_document_idx",
+    "DROP INDEX IF EXISTS plugin_name_trgm_idx",
+    "DROP INDEX IF EXISTS plugin_tags_idx",
+    "ALTER TABLE marketplace_plugins DROP COLUMN IF EXISTS search_document",
+]
+DOCUMENT = (
+    "UPDATE marketplace_search_entries AS e SET document = "
+    "setweight(to_tsvector('english'::regconfig, COALESCE(p.name, '')), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, COALESCE((SELECT string_agg(t.value, ' ') "
+    "FROM jsonb_array_elements_text(p.tags) AS t(value)), '')), 'B') || "
+    "setweight(to_tsvector('english'::regconfig, COALESCE(p.description, '')), 'C') "
+    "FROM marketplace_plugins AS p WHERE p.id = e.plugin_id"
+)
+BATCH = 2000
+
+
+def create_indexes(schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in INDEXES:
+            schema_editor.execute(statement)
+
+
+def _bucket(average, count):
+    if count == 0:
+        return "unrated"
+    return "4-5" if average >= 4 else "3-4" if average >= 3 else "2-3" if average >= 2 else "1-2"
+
+
+def _boost(average, downloads, verified):
+    popularity = min(math.log(downloads + 1) / math.log(1_000_001), 1.0)
+    return (1.0 + 0.4 * float(average) / 5.0 + 0.4 * popularity) * (1.0 if verified else 0.5)
+
+
+def backfill(apps, schema_editor):
+    plugin_model = apps.get_model("marketplace", "Plugin")
+    entry_model = apps.get_model("marketplace", "SearchEntry")
+    copied = ("name", "category", "tags", "pricing_model", "price", "rating_average", "rating_count", "downloads",
+              "verified", "featured", "published_at", "created_at")
+    rows = plugin_model.objects.filter(listed=True).order_by().values(
+        "id", *copied, "listed_min_platform_key", "listed_max_platform_key", "listed_platform_gapless"
+    )
+    batch = []
+    for row in rows.iterator(chunk_size=BATCH):
+        batch.append(entry_model(
+            plugin_id=row["id"], **{name: row[name] for name in copied},
+            rating_bucket=_bucket(row["rating_average"], row["rating_count"]),
+            published_epoch=(row["published_at"] or row["created_at"]).timestamp(),
+            static_boost=_boost(row["rating_average"], row["downloads"], row["verified"]),
+            min_platform_key=row["listed_min_platform_key"], max_platform_key=row["listed_max_platform_key"],
+            platform_gapless=row["listed_platform_gapless"],
+        ))
+        if len(batch) >= BATCH:
+            entry_model.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        entry_model.objects.bulk_create(batch)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DOCUMENT)
+
+
+def forwards(apps, schema_editor):
+    backfill(apps, schema_editor)
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in PLUGIN_SEARCH_OBJECTS:
+            schema_editor.execute(statement)
+        create_indexes(schema_editor)
+        schema_editor.execute("ANALYZE marketplace_search_entries")
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        # The plugin table's search objects of 0002 and 0003, as they were.
+        indexes = __import__("marketplace.migrations.0002_search_indexes", fromlist=["forwards"])
+        document = __import__("marketplace.migrations.0003_search_document", fromlist=["forwards"])
+        indexes.forwards(apps, schema_editor)
+        document.forwards(apps, schema_editor)
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('marketplace', '0006_listed_not_indexed'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='SearchEntry',
+            fields=[
+                ('plugin', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='search_entry', serialize=False, to='marketplace.plugin')),
+                ('document', marketplace.models.SearchDocumentField(blank=True, editable=False, null=True)),
+                ('name', models.CharField(max_length=255)),
+                ('category', models.CharField(choices=[('assessment', 'Assessment'), ('content', 'Content'), ('analytics', 'Analytics'), ('integration', 'Integration'), ('ui_theme', 'UI theme'), ('language', 'Language'), ('accessibility', 'Accessibility'), ('productivity', 'Productivity'), ('communication', 'Communication'), ('gamification', 'Gamification')], max_length=50)),
+                ('tags', models.JSONField(blank=True, default=list)),
+                ('pricing_model', models.CharField(choices=[('free', 'Free'), ('one_time', 'One-time purchase'), ('subscription', 'Subscription'), ('usage_based', 'Usage-based')], max_length=20)),
+                ('price', models.DecimalField(decimal_places=2, max_digits=10)),
+                ('rating_average', models.DecimalField(decimal_places=2, max_digits=3)),
+                ('rating_count', models.PositiveIntegerField()),
+                ('rating_bucket', models.CharField(max_length=8)),
+                ('downloads', models.PositiveIntegerField()),
+                ('verified', models.BooleanField()),
+                ('featured', models.BooleanField()),
+                ('published_at', models.DateTimeField(blank=True, null=True)),
+                ('created_at', models.DateTimeField()),
+                ('published_epoch', models.FloatField()),
+                ('static_boost', models.FloatField()),
+                ('min_platform_key', models.BigIntegerField()),
+                ('max_platform_key', models.BigIntegerField(blank=True, null=True)),
+                ('platform_gapless', models.BooleanField()),
+            ],
+            options={
+                'db_table': 'marketplace_search_entries',
+            },
+        ),
+        migrations.RunPython(forwards, backwards, elidable=False),
+    ]
