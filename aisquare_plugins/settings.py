@@ -285,6 +285,13 @@ SANDBOX_LIMITS = {
     "max_message_bytes": env_int("SANDBOX_MAX_MESSAGE_BYTES", 1024 * 1024),
 }
 SANDBOX_POOL_SIZE = env_int("SANDBOX_POOL_SIZE", 32)
+# Pre-booted sandbox workers kept ready for cold starts (each goes to one installation, once); 0 turns them off.
+SANDBOX_SPARES = env_int("SANDBOX_SPARES", 2)
+# The unprivileged host identity bubblewrap runs workers as (the host does the privileged set-up -- cgroups, volume
+# mounts -- first): SANDBOX_HOST_UID/GID, or else the system user SANDBOX_HOST_USER, created on first use by root.
+SANDBOX_HOST_USER = env("SANDBOX_HOST_USER", "aisquare-sandbox")
+SANDBOX_HOST_UID = env_int("SANDBOX_HOST_UID", 0) or None
+SANDBOX_HOST_GID = env_int("SANDBOX_HOST_GID", 0) or None
 # The container backend (runtime.sandbox.docker.DockerBackend): the engine (DOCKER_HOST's form, e.g.
 # unix:///run/docker.sock or tcp://host:2376), the worker image built by `manage.py build_sandbox_image`, and a cap on
 # sandbox containers per host across all processes.

@@ -5,6 +5,11 @@ seccomp filter (through libseccomp via ctypes) that kills the process on exec, f
 sockets, ptrace, mount, namespaces, bpf and friends, and moves the protocol pipes away from fds 0/1 so that a
 plugin's print() cannot corrupt the protocol. Then it serves the worker protocol (aisquare_plugin_sdk.worker).
 
+A spare (config {"spare": true}) does all of that and imports the worker ahead, before any installation is known,
+says {"type": "spare"} and waits. The host then mounts one installation's code and data on its /plugin and /data and
+sends {"type": "assign", "config": {...}}: the boot script tightens the rlimits to that installation's and serves it,
+as any worker. A spare has run no plugin code before it is assigned, and is assigned once.
+
 Usage: python3 -I -S -B boot.py CONFIG_JSON
 """
 
@@ -189,6 +194,19 @@ def lazy_sdk_package(lib_dir):
     sys.modules["aisquare_plugin_sdk"] = package
 
 
+def wait_for_assignment(proto_in, proto_out, limits):
+    """Import what every worker imports, say "spare", and return the config of the installation assigned."""
+    import aisquare_plugin_sdk.plugin_api  # noqa: F401 - the typed context every worker builds
+    import aisquare_plugin_sdk.worker  # noqa: F401
+
+    proto_out.write(b'{"type":"spare"}\n')
+    line = proto_in.readline(int(limits["max_message_bytes"]) + 1)
+    message = json.loads(line) if line.endswith(b"\n") else None
+    if not isinstance(message, dict) or message.get("type") != "assign" or not isinstance(message.get("config"), dict):
+        os._exit(72)
+    return message["config"]
+
+
 def main():
     config = json.loads(sys.argv[1])
     limits = config["limits"]
@@ -220,9 +238,14 @@ def main():
         os._exit(71)
 
     lib_dir = config.get("lib_dir", "/sandbox/lib")
-    sys.path[:0] = [config.get("code_dir", "/plugin"), lib_dir]
     sys.dont_write_bytecode = True
+    sys.path.insert(0, lib_dir)
     lazy_sdk_package(lib_dir)
+    if config.get("spare"):
+        config = wait_for_assignment(proto_in, proto_out, limits)
+        limits = config["limits"]
+        set_rlimits(limits)
+    sys.path.insert(0, config.get("code_dir", "/plugin"))
     os.chdir(config.get("data_dir", "/data"))
     from aisquare_plugin_sdk.worker import serve
 

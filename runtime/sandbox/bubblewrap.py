@@ -2,10 +2,12 @@
 
 Layout inside: /usr (read-only, the system Python and libseccomp), /plugin (the package, read-only), /data (this
 installation's data directory), /tmp (a size-limited tmpfs), /sandbox (the boot script and the SDK, read-only),
-a fresh /proc and a minimal /dev. uid/gid 65534. bwrap itself starts with an empty environment (its pid-1 helper
-would otherwise expose the host's environment in /proc/1/environ). The boot script then sets rlimits and loads the
-seccomp filter before any plugin code runs. Where the host allows it (cgroup v1 controllers writable), each worker
-also gets its own memory, pids and cpu (50% of one core) cgroup.
+a fresh /proc and a minimal /dev. uid/gid 65534 inside, which is an unprivileged host user outside (never root): the
+host does the privileged set-up (cgroups, the data volume's mount, ownership of the data directory) and then starts
+bwrap through `setpriv` as that user. bwrap itself starts with an empty environment (its pid-1 helper would otherwise
+expose the host's environment in /proc/1/environ). The boot script then sets rlimits and loads the seccomp filter
+before any plugin code runs. Where the host allows it (cgroup v1 controllers writable), each worker also gets its
+own memory, pids and cpu (50% of one core) cgroup.
 """
 
 from __future__ import annotations
@@ -16,18 +18,26 @@ import itertools
 import json
 import logging
 import os
+import pwd
+import select
 import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
-from runtime.sandbox.base import SandboxUnavailable, WorkerSpec
+from django.conf import settings
+
+from runtime.sandbox import slots
+from runtime.sandbox.base import Limits, SandboxUnavailable, WorkerSpec
+from runtime.sandbox.protocol import READY_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 BWRAP = "/usr/bin/bwrap"
 PYTHON = "/usr/bin/python3"
+SETPRIV = "/usr/bin/setpriv"
 BOOT = Path(__file__).with_name("boot.py")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
@@ -62,6 +72,81 @@ def _sdk_dir() -> Path:
     return Path(aisquare_plugin_sdk.__file__).parent
 
 
+def host_identity() -> tuple[int, int]:
+    """The unprivileged host uid/gid that bwrap and everything inside the sandbox run as.
+
+    SANDBOX_HOST_UID/GID when set; a host that is not root runs sandboxes as itself; a root host uses the system user
+    SANDBOX_HOST_USER, created on first use. Never root: a kernel escape must not land as root on the host.
+    """
+    uid, gid = settings.SANDBOX_HOST_UID, settings.SANDBOX_HOST_GID
+    if not uid:
+        if os.geteuid() != 0:
+            uid, gid = os.getuid(), os.getgid()
+        else:
+            uid, gid = _system_user(settings.SANDBOX_HOST_USER)
+    gid = gid or uid
+    if uid == 0 or gid == 0:
+        raise SandboxUnavailable("the sandbox's host user must not be root (SANDBOX_HOST_UID/GID)")
+    return uid, gid
+
+
+@functools.cache
+def _system_user(name: str) -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        # Another process may be creating it at the same moment: look again whatever useradd said.
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", name], capture_output=True, timeout=30,
+                       env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise SandboxUnavailable(f"the sandbox's host user {name!r} does not exist and could not be created "
+                                     "(set SANDBOX_HOST_UID/GID)") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+_shared_code: set[tuple[Path, int]] = set()
+
+
+def share_code(code_dir: Path, main: str, gid: int) -> None:
+    """Let the sandbox's group read a version's code (owner root, group read-only, nobody else). Once per process and
+    code generation (code edited in development is shared again). The sandbox also mounts it read-only."""
+    if os.geteuid() != 0:
+        return
+    try:
+        generation = (code_dir, (code_dir / main).stat().st_mtime_ns)
+    except OSError:
+        generation = (code_dir, 0)
+    if generation in _shared_code:
+        return
+    for root, _dirs, files in os.walk(code_dir):
+        os.chown(root, 0, gid, follow_symlinks=False)
+        os.chmod(root, 0o550)  # noqa: S103 - read and search for the sandbox's group only
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chown(path, 0, gid, follow_symlinks=False)
+                os.chmod(path, 0o440)
+    _shared_code.add(generation)
+
+
+def own_data_dir(data_dir: Path, uid: int, gid: int) -> None:
+    """Give the installation's data directory (or the root of its mounted volume) to the sandbox's host user, mode
+    0700: writable by the sandbox, by no other host user, and reachable by no other sandbox (not in its mounts).
+    Files written while sandboxes still ran as root are handed over the first time."""
+    info = os.stat(data_dir)
+    if (info.st_uid, info.st_gid) == (uid, gid) and info.st_mode & 0o777 == 0o700:
+        return
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(data_dir):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+        os.chown(data_dir, uid, gid)
+    os.chmod(data_dir, 0o700)
+
+
 class CgroupSet:
     """One worker's cgroup in each v1 controller. Best effort: absent when the host does not allow it."""
 
@@ -74,31 +159,33 @@ class CgroupSet:
         return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CGROUP_CONTROLLERS)
 
     @classmethod
-    def create(cls, name: str, spec: WorkerSpec) -> CgroupSet | None:
+    def create(cls, name: str, limits: Limits) -> CgroupSet | None:
         if not cls.available():
             return None
-        paths = []
+        cgroups = cls(name, [])
         try:
             for controller in CGROUP_CONTROLLERS:
                 path = CGROUP_ROOT / controller / "aisquare-sandbox" / name
                 path.mkdir(parents=True, exist_ok=True)
-                paths.append(path)
-            limits = spec.limits
-            memory = paths[0]
-            # The bwrap helper and the interpreter's own pages need a little room above the plugin's address space.
-            (memory / "memory.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
-            try:
-                (memory / "memory.memsw.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
-            except OSError:
-                pass
-            (paths[1] / "pids.max").write_text(str(limits.max_threads + 4))
-            (paths[2] / "cpu.cfs_period_us").write_text("100000")
-            (paths[2] / "cpu.cfs_quota_us").write_text(str(limits.cpu_quota))
+                cgroups.paths.append(path)
+            cgroups.set_limits(limits)
         except OSError as exc:
             logger.warning("sandbox cgroups unavailable (%s); relying on rlimits and seccomp", exc)
-            cls(name, paths).remove()
+            cgroups.remove()
             return None
-        return cls(name, paths)
+        return cgroups
+
+    def set_limits(self, limits: Limits) -> None:
+        memory, pids, cpu = self.paths
+        # The bwrap helper and the interpreter's own pages need a little room above the plugin's address space.
+        (memory / "memory.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
+        try:
+            (memory / "memory.memsw.limit_in_bytes").write_text(str((limits.memory_mb + 64) * MB))
+        except OSError:
+            pass
+        (pids / "pids.max").write_text(str(limits.max_threads + 4))
+        (cpu / "cpu.cfs_period_us").write_text("100000")
+        (cpu / "cpu.cfs_quota_us").write_text(str(limits.cpu_quota))
 
     @staticmethod
     def reap_orphans() -> None:
@@ -111,7 +198,7 @@ class CgroupSet:
                 continue
             for name in names:
                 owner = name.split("-", 1)[0]
-                if not owner.isdigit() or _alive(int(owner)):
+                if not owner.isdigit() or slots.process_alive(int(owner)):
                     continue
                 CgroupSet(name, [parent / name]).remove()
 
@@ -184,20 +271,17 @@ class CgroupSet:
                     threading.Event().wait(0.01)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class BubblewrapProcess(subprocess.Popen):
-    """A bwrap worker: a Popen that also kills its process group and releases its cgroups."""
+    """A bwrap worker: a Popen that also kills its process group and releases its cgroups and mount slot."""
 
     cgroups: CgroupSet | None = None
+    slot: slots.MountSlot | None = None
+    spare_limits: Limits | None = None  # a spare: booted with these limits, not yet given to an installation
+
+    def started(self) -> None:
+        """The worker is up (its mount namespace holds its own copies): detach the slot's mounts on the host."""
+        if self.slot:
+            self.slot.release()
 
     def kill_all(self) -> None:
         try:
@@ -221,6 +305,10 @@ class BubblewrapProcess(subprocess.Popen):
         if self.cgroups:
             self.cgroups.remove()
             self.cgroups = None
+        if self.slot:
+            self.slot.release()
+            self.slot.remove()
+            self.slot = None
 
     def diagnose(self) -> str | None:
         if self.cgroups and self.cgroups.oom_killed():
@@ -256,10 +344,11 @@ class BubblewrapBackend:
         if not any(Path(d, "libseccomp.so.2").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib",
                                                                   "/usr/lib/aarch64-linux-gnu", "/usr/lib64")):
             raise SandboxUnavailable("libseccomp2 is missing; the sandbox cannot load its system-call filter")
+        self.launcher()
         cls = type(self)
         if cls._probed is None:
             try:
-                proc = subprocess.run(self._bwrap_args(None, None, tmp_mb=1) + ["/usr/bin/true"],
+                proc = subprocess.run(self.launcher() + self._bwrap_args(None, None, tmp_mb=1) + ["/usr/bin/true"],
                                       env={"PATH": "/usr/bin"}, capture_output=True, timeout=10)
                 cls._probed = proc.returncode == 0
                 cls._probe_error = proc.stderr.decode(errors="replace")[:300]
@@ -267,6 +356,16 @@ class BubblewrapBackend:
                 cls._probed, cls._probe_error = False, str(exc)
         if not cls._probed:
             raise SandboxUnavailable(f"bubblewrap cannot create namespaces here: {cls._probe_error.strip()}")
+
+    def launcher(self) -> list[str]:
+        """What starts bwrap as the sandbox's host user. A root host drops to it through setpriv (an exec of ~1 ms,
+        where Popen(user=...) would fork() this whole process instead of vfork()); any other host already is it."""
+        uid, gid = host_identity()
+        if os.geteuid() != 0:
+            return []
+        if not os.access(SETPRIV, os.X_OK):
+            raise SandboxUnavailable(f"{SETPRIV} (util-linux) is missing: bubblewrap would run as root")
+        return [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all"]
 
     def _bwrap_args(self, code_dir: Path | None, data_dir: Path | None, *, tmp_mb: int) -> list[str]:
         args = [
@@ -299,21 +398,89 @@ class BubblewrapBackend:
 
     def spawn(self, spec: WorkerSpec) -> BubblewrapProcess:
         self.check_available()
-        limits = spec.limits
-        config = {
-            "main": spec.main,
-            "limits": {
-                "memory_mb": limits.memory_mb, "disk_mb": limits.disk_mb, "max_open_files": limits.max_open_files,
-                "max_threads": limits.max_threads, "worker_cpu_seconds": limits.worker_cpu_seconds,
-                "max_message_bytes": limits.max_message_bytes,
-            },
-            "info": spec.info,
-        }
-        argv = self._bwrap_args(spec.code_dir, spec.data_dir, tmp_mb=limits.tmp_mb) + [
+        slot = self._prepare(spec)
+        try:
+            code_dir, data_dir = (slot.plugin, slot.data) if slot else (spec.code_dir, spec.data_dir)
+            config = {"main": spec.main, "limits": _boot_limits(spec.limits), "info": spec.info}
+            return self._start(spec.key, spec.limits, code_dir, data_dir, config, slot)
+        except BaseException:
+            if slot:
+                slot.release()
+                slot.remove()
+            raise
+
+    def spawn_spare(self) -> BubblewrapProcess:
+        """Start a worker for no installation yet: bwrap, the interpreter, rlimits, seccomp and the worker's imports,
+        all done ahead; its /plugin and /data are empty until `assign` gives it to exactly one installation. It has
+        never run plugin code, so it carries nothing of anyone's. Blocks until the spare is booted."""
+        self.check_available()
+        if not slots.supported():
+            raise SandboxUnavailable("spare workers need mount slots (a root host with the new mount API)")
+        limits = Limits.from_settings()
+        slot = slots.MountSlot.create("spare", shared=True)
+        try:
+            process = self._start("spare", limits, slot.plugin, slot.data,
+                                  {"spare": True, "limits": _boot_limits(limits)}, slot)
+        except BaseException:
+            slot.release()
+            slot.remove()
+            raise
+        try:
+            message = _read_line(process.stdout.fileno(), READY_TIMEOUT)
+        except OSError as exc:
+            process.kill_all()
+            raise SandboxUnavailable(f"a spare sandbox worker did not boot: {exc}") from None
+        if message != b'{"type":"spare"}':
+            process.kill_all()
+            raise SandboxUnavailable(f"a spare sandbox worker did not boot: {message[:200]!r}")
+        process.spare_limits = limits
+        return process
+
+    def assign(self, spare: BubblewrapProcess, spec: WorkerSpec) -> BubblewrapProcess | None:
+        """Give a booted spare to one installation: its code and data reach the spare's /plugin and /data through the
+        slot (then the slot is cut off from the host), its limits go to the cgroups and, through the first message,
+        to the rlimits. None when the spare cannot take this spec (a limit fixed at boot would be looser)."""
+        booted = spare.spare_limits
+        if booted is None or spare.slot is None or spare.poll() is not None or not _fits(spec.limits, booted):
+            return None
+        uid, gid = host_identity()
+        share_code(spec.code_dir, spec.main, gid)
+        own_data_dir(spec.data_dir, uid, gid)
+        try:
+            spare.slot.attach(spec.code_dir, spec.data_dir)
+        finally:
+            spare.slot.release()
+        spare.spare_limits = None
+        if spare.cgroups:
+            spare.cgroups.set_limits(spec.limits)
+        config = {"main": spec.main, "limits": _boot_limits(spec.limits), "info": spec.info}
+        _write_all(spare.stdin.fileno(), json.dumps({"type": "assign", "config": config}).encode() + b"\n")
+        return spare
+
+    def _prepare(self, spec: WorkerSpec) -> slots.MountSlot | None:
+        """The privileged part, done by the host before bwrap starts as the sandbox user: ownership of the code and
+        data directories and, on a root host, the slot that presents them to bwrap."""
+        uid, gid = host_identity()
+        share_code(spec.code_dir, spec.main, gid)
+        own_data_dir(spec.data_dir, uid, gid)
+        if not slots.supported():
+            return None
+        slot = slots.MountSlot.create(spec.key)
+        try:
+            slot.attach(spec.code_dir, spec.data_dir)
+        except OSError:
+            slot.release()
+            slot.remove()
+            raise
+        return slot
+
+    def _start(self, key: str, limits: Limits, code_dir: Path, data_dir: Path, config: dict,
+               slot: slots.MountSlot | None) -> BubblewrapProcess:
+        argv = self.launcher() + self._bwrap_args(code_dir, data_dir, tmp_mb=limits.tmp_mb) + [
             # Imported, not run as a script, so that its precompiled bytecode is used.
             self.python, "-I", "-S", "-B", "-c", BOOT_COMMAND, json.dumps(config),
         ]
-        cgroups = CgroupSet.create(f"{os.getpid()}-{next(_counter)}-{spec.key[:12]}", spec)
+        cgroups = CgroupSet.create(f"{os.getpid()}-{next(_counter)}-{key[:12]}", limits)
         stderr = None if os.environ.get("SANDBOX_DEBUG_STDERR") else subprocess.DEVNULL
         try:
             with cgroups.entered_by_this_thread() if cgroups else contextlib.nullcontext():
@@ -326,7 +493,44 @@ class BubblewrapBackend:
                 cgroups.remove()
             raise SandboxUnavailable(f"cannot start bubblewrap: {exc}") from None
         proc.cgroups = cgroups
+        proc.slot = slot
         return proc
+
+
+# The limits a worker's boot script enforces itself (rlimits); the rest are the host's (cgroups, timeouts, API).
+BOOT_LIMITS = ("memory_mb", "disk_mb", "max_open_files", "max_threads", "worker_cpu_seconds", "max_message_bytes")
+
+
+def _boot_limits(limits: Limits) -> dict:
+    return {name: getattr(limits, name) for name in BOOT_LIMITS}
+
+
+def _fits(wanted: Limits, booted: Limits) -> bool:
+    """Whether a spare booted with `booted` can be tightened to `wanted` (rlimits only go down; /tmp's size is fixed
+    when bwrap mounts it)."""
+    return wanted.tmp_mb == booted.tmp_mb and all(getattr(wanted, n) <= getattr(booted, n) for n in BOOT_LIMITS)
+
+
+def _read_line(fd: int, timeout: float) -> bytes:
+    """One short line from a worker that says nothing else until it is answered (so nothing is read past it)."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or len(data) > 4096:
+            raise OSError("no answer")
+        if select.select([fd], [], [], remaining)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise OSError("the worker exited")
+            data += chunk
+    return data.rstrip(b"\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def bwrap_available() -> bool:

@@ -4,6 +4,11 @@ A worker is keyed by installation id (tenants never share a process) and tagged 
 directory and main module's mtime) and its spec (limits included). When a call arrives with another generation (a
 new version, or code changed in development) or other limits, a fresh worker takes the new calls and the old one is
 closed as soon as its call in flight returns: no call is dropped. Calls to one installation are serialized.
+
+Where the backend can (bubblewrap on a root host), the pool also keeps SANDBOX_SPARES pre-booted workers that belong
+to no installation yet; a cold start takes one (the backend mounts the installation's code and data into it) instead
+of starting a sandbox from nothing, and a long-lived thread of the pool boots its replacement. A spare is given to one
+installation only and is never given back: tenants still never share a process.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import atexit
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -46,24 +51,107 @@ class PooledWorker:
         )
 
 
+class SparePool:
+    """Pre-booted workers of no installation yet, kept at `count` by one thread that lives as long as the pool (bwrap
+    dies with the THREAD that started it, --die-with-parent: a short-lived thread would take its spares along)."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, backend, count: int):
+        self.backend = backend
+        self.count = count
+        self._ready: deque = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._keep_filled, name="sandbox-spares", daemon=True)
+        self._thread.start()
+
+    def take(self):
+        """A booted spare, or None when none is ready (the caller then starts a worker from nothing)."""
+        with self._cond:
+            spare = self._ready.popleft() if self._ready else None
+            self._cond.notify_all()
+            return spare
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until all spares are booted (benchmarks and tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._ready) < self.count and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return len(self._ready) >= self.count
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            spares, self._ready = list(self._ready), deque()
+            self._cond.notify_all()
+        for spare in spares:
+            spare.kill_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=15)  # a spare booting now is killed by the thread itself
+
+    def _keep_filled(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and len(self._ready) >= self.count:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                spare = self.backend.spawn_spare()
+            except Exception as exc:  # noqa: BLE001 - keep the thread (and the workers it started) alive
+                logger.warning("could not boot a spare sandbox worker: %s", exc)
+                with self._cond:
+                    self._cond.wait(self.RETRY_SECONDS)
+                continue
+            with self._cond:
+                if self._closed:
+                    spare.kill_all()
+                    return
+                self._ready.append(spare)
+                self._cond.notify_all()
+
+
 class WorkerPool:
-    def __init__(self, backend: SandboxBackend, size: int):
+    def __init__(self, backend: SandboxBackend, size: int, *, spares: int = 0):
         self.backend = backend
         self.size = max(1, size)
         self._workers: OrderedDict[str, PooledWorker] = OrderedDict()
         self._lock = threading.Lock()
+        self.spares = SparePool(backend, spares) if spares > 0 and hasattr(backend, "spawn_spare") else None
 
     def _spawn(self, spec: WorkerSpec, generation: str) -> PooledWorker:
         # The data volume is mounted only until the worker is up: its mount namespace then holds it.
         with volumes.attached(spec.data_dir, spec.data_volume):
-            process = self.backend.spawn(spec)
+            process = self._from_spare(spec) or self.backend.spawn(spec)
             connection = WorkerConnection(process, spec)
             try:
                 connection.wait_ready()
             except SandboxError:
                 connection.close()
                 raise
+            finally:
+                started = getattr(process, "started", None)
+                if started:
+                    started()
         return PooledWorker(connection, generation)
+
+    def _from_spare(self, spec: WorkerSpec):
+        spare = self.spares.take() if self.spares else None
+        if spare is None:
+            return None
+        try:
+            assigned = self.backend.assign(spare, spec)
+        except (OSError, SandboxError) as exc:
+            logger.warning("a spare sandbox worker could not be assigned (%s): starting one", exc)
+            assigned = None
+        if assigned is None:
+            spare.kill_all()  # never handed to anyone else
+        return assigned
 
     def _checkout(self, spec: WorkerSpec, generation: str) -> tuple[PooledWorker, bool]:
         with self._lock:
@@ -143,6 +231,8 @@ class WorkerPool:
             self._retire_locked(key)
 
     def close_all(self) -> None:
+        if self.spares:
+            self.spares.close()
         with self._lock:
             for key in list(self._workers):
                 self._retire_locked(key)
@@ -172,7 +262,7 @@ def get_pool() -> WorkerPool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = WorkerPool(get_backend(), settings.SANDBOX_POOL_SIZE)
+            _pool = WorkerPool(get_backend(), settings.SANDBOX_POOL_SIZE, spares=settings.SANDBOX_SPARES)
             atexit.register(_pool.close_all)
         return _pool
 

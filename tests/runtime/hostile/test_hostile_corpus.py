@@ -229,3 +229,53 @@ def test_unsafe_package_paths_never_reach_the_disk(sandbox, make_version, entry,
         api.read_package(build_package(files={entry: "x = 1\n"}))
     assert info.value.code == "unsafe_path"
     assert not (tmp_path.parent / "escape.py").exists()
+
+
+def _host_ids(pid: int) -> dict[str, list[int]]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {name: [int(v) for v in fields[name].split()] for name in ("Uid", "Gid")} | {
+        "CapEff": [int(fields["CapEff"], 16)]}
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def test_the_plugin_process_is_not_root_on_the_host(bubblewrap_sandbox, make_version, install, settings):
+    """Seen from the host, every process of an attacker's sandbox -- bwrap, its pid-1 helper, the worker running the
+    plugin -- has real, effective, saved and filesystem uid and gid of the dedicated unprivileged sandbox user and no
+    capabilities: a kernel escape would not land as root. Its own view inside stays uid 65534."""
+    import pwd
+
+    from runtime.sandbox.pool import get_pool
+
+    settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, **TIGHT}
+    attacker = install(make_version(ATTACKS, plugin_id="hostile"))
+    assert _invoke(attacker, "whoami")["value"]["uid"] == 65534
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(django_settings.SANDBOX_HOST_USER)
+        expected = (django_settings.SANDBOX_HOST_UID or user.pw_uid, django_settings.SANDBOX_HOST_GID or user.pw_gid)
+    else:
+        expected = (os.getuid(), os.getgid())
+    assert 0 not in expected
+
+    bwrap_pid = get_pool()._workers[str(attacker.pk)].connection.process.pid
+    processes = [bwrap_pid, *_descendants(bwrap_pid)]
+    assert len(processes) >= 3  # bwrap, its pid 1 inside, the worker
+    for pid in processes:
+        ids = _host_ids(pid)
+        assert ids["Uid"] == [expected[0]] * 4, (pid, ids)
+        assert ids["Gid"] == [expected[1]] * 4, (pid, ids)
+    assert _host_ids(processes[-1])["CapEff"] == [0]
+    # Trying to become root inside is killed, and the host side is unchanged for the next worker.
+    with pytest.raises(ServiceError) as info:
+        _invoke(attacker, "raw_setuid_root")
+    assert info.value.code == "forbidden_syscall"
+    assert _invoke(attacker, "add", 1, 2)["value"] == 3
+    fresh = get_pool()._workers[str(attacker.pk)].connection.process.pid
+    assert _host_ids(fresh)["Uid"] == [expected[0]] * 4
