@@ -1,5 +1,7 @@
 """The warm worker pool: one process per installation, bounded, hot reload without dropping calls in flight."""
 
+import os
+import subprocess
 import threading
 import time
 
@@ -7,6 +9,7 @@ import pytest
 
 from runtime import services
 from runtime.invocation import generation_of, worker_spec
+from runtime.sandbox import slots
 from runtime.sandbox.base import SandboxUnavailable
 from runtime.sandbox.bubblewrap import BubblewrapBackend
 from runtime.sandbox.pool import WorkerPool, get_backend
@@ -99,3 +102,105 @@ def test_without_bubblewrap_plugin_code_does_not_run():
     with pytest.raises(SandboxUnavailable) as info:
         BubblewrapBackend(bwrap="/nonexistent/bwrap").check_available()
     assert "bubblewrap is not installed" in info.value.message
+
+
+TENANT_SOURCE = '''
+import os
+
+MARK = "A"
+
+def visit(marker):
+    """What a tenant sees of its sandbox, and a file of its own left behind."""
+    seen = {"data": sorted(os.listdir("/data")), "code": open("/plugin/plugin.py").read().split('MARK = "')[1][0],
+            "cwd": os.getcwd(), "uid": os.getuid()}
+    with open("/data/" + marker, "w") as handle:
+        handle.write(marker)
+    try:
+        open("/plugin/plugin.py", "a").write("# changed")
+        seen["code_writable"] = True
+    except OSError:
+        seen["code_writable"] = False
+    return seen
+'''
+
+
+def _spare_pids(pool):
+    return [spare.pid for spare in pool.spares._ready]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _exited(process):
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def test_a_spare_goes_to_one_new_installation_once_and_carries_nothing_between_tenants(sandbox, make_version,
+                                                                                      install):
+    if not hasattr(get_backend(), "spawn_spare") or not slots.supported():
+        pytest.skip("spare workers need a root host (mount slots)")
+    version_a = make_version(TENANT_SOURCE, plugin_id="tenant-a")
+    version_b = make_version(TENANT_SOURCE.replace('MARK = "A"', 'MARK = "B"'), plugin_id="tenant-b")
+    first, second = install(version_a), install(version_b, user=UserFactory())
+    pool = WorkerPool(get_backend(), 4, spares=1)
+    assert pool.spares.wait_ready()
+    [spare_pid] = _spare_pids(pool)
+
+    spec_a, gen_a = _spec(first, version_a)
+    result = pool.call(spec_a, gen_a, "function", "visit", ["a.txt"], {}, host=_no_api)
+    # The first call of installation A ran in the spare: a cold start without starting a sandbox.
+    assert result.cold and pool._workers[spec_a.key].connection.process.pid == spare_pid
+    assert result.value == {"data": [], "code": "A", "cwd": "/data", "uid": 65534, "code_writable": False}
+    assert spare_pid not in _spare_pids(pool)
+
+    # The pool boots a new spare; installation B gets that one, never A's process, and sees none of A's files.
+    assert pool.spares.wait_ready()
+    [next_spare] = _spare_pids(pool)
+    assert next_spare != spare_pid
+    spec_b, gen_b = _spec(second, version_b)
+    result = pool.call(spec_b, gen_b, "function", "visit", ["b.txt"], {}, host=_no_api)
+    assert pool._workers[spec_b.key].connection.process.pid == next_spare
+    assert result.value["data"] == [] and result.value["code"] == "B" and result.cold
+    # A's worker is still A's: its data holds its own file only.
+    assert pool.call(spec_a, gen_a, "function", "visit", ["a2.txt"], {}, host=_no_api).value["data"] == ["a.txt"]
+    pool.close_all()
+    assert not _alive(spare_pid) and not _alive(next_spare)
+
+
+def test_a_spare_that_cannot_take_an_installations_limits_is_killed_not_reused(sandbox, make_version, install):
+    """A /tmp size is fixed when the sandbox starts: an installation with a smaller one gets a fresh worker, and the
+    spare it could not use is thrown away rather than kept for someone else."""
+    if not hasattr(get_backend(), "spawn_spare") or not slots.supported():
+        pytest.skip("spare workers need a root host (mount slots)")
+    version = make_version(TENANT_SOURCE)
+    installation = install(version, limits={"tmp_mb": 4})
+    pool = WorkerPool(get_backend(), 4, spares=1)
+    assert pool.spares.wait_ready()
+    spare = pool.spares._ready[0]
+    spec, gen = _spec(installation, version)
+    result = pool.call(spec, gen, "function", "visit", ["x.txt"], {}, host=_no_api)
+    assert result.cold and result.value["data"] == []
+    assert pool._workers[spec.key].connection.process.pid != spare.pid
+    assert _exited(spare)
+    pool.close_all()
+
+
+def test_with_no_spare_ready_a_cold_start_starts_a_sandbox(sandbox, make_version, install):
+    version = make_version(TENANT_SOURCE)
+    installation = install(version)
+    pool = WorkerPool(get_backend(), 4, spares=0)
+    assert pool.spares is None
+    spec, gen = _spec(installation, version)
+    result = pool.call(spec, gen, "function", "visit", ["x.txt"], {}, host=_no_api)
+    assert result.cold and result.value["data"] == [] and result.value["code_writable"] is False
+    pool.close_all()
+
