@@ -119,6 +119,8 @@ class WorkerProcess(Protocol):
     def kill_all(self) -> None:
         """Kill the worker and everything it started, and release what the backend set up for it."""
 
+    # Optional: started() -- the pool calls it once the worker said "ready", to release what only starting needed.
+
 
 @runtime_checkable
 class SandboxBackend(Protocol):
@@ -129,6 +131,9 @@ class SandboxBackend(Protocol):
 
     def spawn(self, spec: WorkerSpec) -> WorkerProcess:
         """Start a worker that speaks the worker protocol on its stdin/stdout."""
+
+    # Optional, for spare workers (runtime.sandbox.pool.SparePool): spawn_spare() -> WorkerProcess boots a worker of no
+    # installation yet; assign(spare, spec) -> WorkerProcess | None gives it to one installation, or None if it cannot.
 
 
 def popen_kill_group(proc: subprocess.Popen) -> None:

@@ -264,14 +264,24 @@ def test_the_plugin_process_is_not_root_on_the_host(bubblewrap_sandbox, make_ver
         expected = (os.getuid(), os.getgid())
     assert 0 not in expected
 
-    bwrap_pid = get_pool()._workers[str(attacker.pk)].connection.process.pid
-    processes = [bwrap_pid, *_descendants(bwrap_pid)]
-    assert len(processes) >= 3  # bwrap, its pid 1 inside, the worker
-    for pid in processes:
-        ids = _host_ids(pid)
-        assert ids["Uid"] == [expected[0]] * 4, (pid, ids)
-        assert ids["Gid"] == [expected[1]] * 4, (pid, ids)
-    assert _host_ids(processes[-1])["CapEff"] == [0]
+    def check(installation):
+        bwrap_pid = get_pool()._workers[str(installation.pk)].connection.process.pid
+        processes = [bwrap_pid, *_descendants(bwrap_pid)]
+        assert len(processes) >= 3  # bwrap, its pid 1 inside, the worker
+        for pid in processes:
+            ids = _host_ids(pid)
+            assert ids["Uid"] == [expected[0]] * 4, (pid, ids)
+            assert ids["Gid"] == [expected[1]] * 4, (pid, ids)
+        assert _host_ids(processes[-1])["CapEff"] == [0]
+
+    check(attacker)
+    # A worker that was a pre-booted spare (when the host keeps them) is no different.
+    spares = get_pool().spares
+    if spares:
+        assert spares.wait_ready()
+    second = install(make_version(ATTACKS, plugin_id="hostile-too"), user=UserFactory())
+    assert _invoke(second, "whoami")["value"]["uid"] == 65534
+    check(second)
     # Trying to become root inside is killed, and the host side is unchanged for the next worker.
     with pytest.raises(ServiceError) as info:
         _invoke(attacker, "raw_setuid_root")
