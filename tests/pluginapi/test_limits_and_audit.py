@@ -141,3 +141,22 @@ def test_audit_survives_a_refused_call_with_no_installation(db, call):
     assert refused.value.code == "not_found"
     row = PluginUsage.objects.get(installation_id="00000000-0000-0000-0000-000000000000")
     assert row.action == "content.find" and row.outcome == "error"
+
+
+def test_without_redis_the_rate_limit_and_revocation_hold_too(world, install, call, settings, monkeypatch):
+    """The embedded default (local-memory cache, one process) counts and revokes through the portable cache calls."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"}}
+    settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, "api_calls_per_minute": 3}
+    _freeze_minute(monkeypatch)
+    version = PluginVersionFactory(manifest={"id": "p", "permissions": [
+        {"scope": "content:read", "reason": "list lessons", "optional": True}]})
+    installation = install(["content:read"], plugin=version.plugin, plugin_version=version)
+    assert call(installation, "content.find", query={}) is not None
+    installation_scopes_set(installation=installation, user=world.admin, granted_scopes=[])
+    with pytest.raises(APIRefusal) as refused:
+        call(installation, "content.find", query={})
+    assert refused.value.code == "permission_denied"
+    call(installation, "storage.get", key="a")
+    with pytest.raises(APIRefusal) as refused:
+        call(installation, "storage.get", key="a")  # the 4th call this minute
+    assert refused.value.code == "rate_limited"
