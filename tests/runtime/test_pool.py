@@ -204,3 +204,30 @@ def test_with_no_spare_ready_a_cold_start_starts_a_sandbox(sandbox, make_version
     assert result.cold and result.value["data"] == [] and result.value["code_writable"] is False
     pool.close_all()
 
+
+
+def test_two_workers_of_one_installation_share_one_data_volume(sandbox, make_version, install):
+    """During a hot reload the old and the new worker run at once: both mount the installation's quota volume, and
+    must see one filesystem (one loop device), never two superblocks over one image."""
+    from runtime.sandbox import volumes
+
+    if not volumes.supported():
+        pytest.skip("quota volumes need a root host with loop devices")
+    source = ("import os\n\ndef write(name):\n    open('/data/' + name, 'w').write(name)\n    return sorted(os.listdir("
+              "'/data'))\n\ndef read(name):\n    return open('/data/' + name).read()\n")
+    v1 = make_version(source)
+    installation = install(v1)
+    v2 = make_version(source + "\nVERSION = 2\n", version="1.1.0", plugin=v1.plugin)
+    pool = WorkerPool(get_backend(), 4)
+    spec1, gen1 = _spec(installation, v1)
+    spec2, gen2 = _spec(installation, v2)
+    assert pool.call(spec1, gen1, "function", "write", ["old.txt"], {}, host=_no_api).value == ["old.txt"]
+    old_worker = pool._workers[spec1.key]
+    old_worker.busy += 1  # a call in flight keeps the old worker alive while the new one starts
+    assert pool.call(spec2, gen2, "function", "read", ["old.txt"], {}, host=_no_api).value == "old.txt"
+    assert pool.call(spec2, gen2, "function", "write", ["new.txt"], {}, host=_no_api).value == ["new.txt", "old.txt"]
+    assert old_worker.connection.alive
+    assert old_worker.connection.call("function", "read", ["new.txt"], {}, host=_no_api, timeout=5).value == "new.txt"
+    old_worker.busy -= 1
+    pool.close_all()
+    old_worker.connection.close()
