@@ -281,3 +281,37 @@ def test_the_developer_is_told_after_the_payout_commits(developer, django_captur
     notice = DeveloperNotice.objects.get(developer=developer)
     assert notice.subject == "Payout of 35.00 USD sent"
     assert Payout.objects.get().transfer_id in notice.body
+
+
+def test_a_payout_not_yet_sent_takes_the_period_rows_recorded_after_it(developer):
+    plugin = paid_plugin(developer=developer)
+    sale(plugin, "50.00", "pi_1")
+    services.payouts_create(period=PERIOD)
+    # A payment of the period that committed after the first run (a late webhook): the next run adds it to the
+    # payout that has not been sent yet, instead of making a second one.
+    late = sale(plugin, "20.00", "pi_late", when=datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
+    assert services.payouts_create(period=PERIOD) == 1
+    payout = Payout.objects.get()
+    assert payout.amount == Decimal("49.00")  # 35.00 + 14.00
+    late.refresh_from_db()
+    assert late.payout == payout
+    services.payouts_run(period=PERIOD)
+    assert transfers().get().amount == Decimal("49.00")
+
+
+def test_a_refund_that_takes_an_unsent_payout_under_the_minimum_withdraws_it(developer, settings):
+    settings.PAYOUT_MINIMUM = Decimal("25.00")
+    plugin = paid_plugin(developer=developer)
+    sale(plugin, "40.00", "pi_1")  # share 28.00
+    services.payouts_create(period=PERIOD)
+    assert Payout.objects.get().amount == Decimal("28.00")
+    services.reversal_record(payment_external_id="pi_1", reversal_external_id="re_1", amount=Decimal("10.00"),
+                             currency="USD")
+    RevenueEntry.objects.filter(external_id="re_1").update(created_at=datetime(2026, 10, 20, tzinfo=UTC))
+    # 28.00 - 7.00 = 21.00 is under the minimum: no payout, both rows carry over, nothing is sent.
+    assert services.payouts_run(period=PERIOD) == {"created": 0, "paid": 0, "failed": 0, "skipped": 0}
+    assert not Payout.objects.exists() and not transfers().exists()
+    assert set(RevenueEntry.objects.values_list("payout", flat=True)) == {None}
+    from revenue import selectors
+
+    assert selectors.developer_balance(developer=developer) == [{"currency": "USD", "balance": Decimal("21.00")}]
