@@ -137,13 +137,14 @@ def test_quarantined_and_errored_versions_cannot_be_approved(console, submit, se
     assert not Plugin.objects.get(pk=bad.plugin_id).is_published
 
 
-def test_a_scanner_crash_or_timeout_is_errored_and_blocks_publication(submit, settings, monkeypatch, reviewer):
+def test_a_scanner_crash_or_timeout_is_errored_and_blocks_publication(submit, settings, monkeypatch, reviewer,
+                                                                     tmp_path):
     from developers import scanner
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("scanner exploded")
-
-    monkeypatch.setattr(scanner._Bandit, "finish", crash)
+    crashing = tmp_path / "ruff"
+    crashing.write_text("#!/bin/sh\necho 'scanner exploded' >&2\nexit 101\n")
+    crashing.chmod(0o755)
+    monkeypatch.setattr(scanner, "RUFF_BINARY", str(crashing))  # the tool bandit's checks run in crashes
     version = submit()
     assert version.status == "errored"
     assert "scanner exploded" in version.submission.scan_error

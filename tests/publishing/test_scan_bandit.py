@@ -1,8 +1,7 @@
-"""bandit inside the scan: in-process on the already-parsed AST, only on files where one of its tests can fire. The
-results must be bandit's own (compared with the bandit command line), and the prefilter must never skip a file the
-command line finds something in."""
+"""bandit's checks in the scan, run by ruff (its flake8-bandit port): the findings must be bandit's own (compared with
+the bandit command line, kept as a development tool for this), rated as bandit rates them, and a missing, crashing or
+garbled ruff must error the scan, never pass it."""
 
-import glob
 import json
 import os
 import subprocess
@@ -14,6 +13,8 @@ import pytest
 from developers import scanner
 from tests.publishing.packages import GOOD_SOURCE, build
 from tests.publishing.test_scan import rules, scan_file
+
+pytestmark = pytest.mark.django_db
 
 SAMPLES = {
     "shell.py": "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
@@ -29,8 +30,13 @@ SAMPLES = {
     "bind.py": "HOST = '0.0.0.0'\n",
     "bidi.py": "access = 'user\u202e \u2066# admin\u2069 \u2066'\nprint(access)\n",
     "nosec.py": "import hashlib\n\ndef digest(data):\n    return hashlib.md5(data).hexdigest()  # nosec B324\n",
+    "nosec_other.py": "import hashlib\n\ndef digest(data):\n    return hashlib.md5(data).hexdigest()  # nosec B602\n",
     "random_token.py": "import random\n\ndef token():\n    return random.randint(0, 10**6)\n",
     "tarfile_all.py": "import tarfile\n\ndef unpack(path):\n    tarfile.open(path).extractall('out')\n",
+    "telnet.py": "import telnetlib\n\ndef connect(host):\n    return telnetlib.Telnet(host)\n",
+    "no_verify.py": "import requests\n\ndef fetch(url):\n    return requests.get(url, verify=False, timeout=5)\n",
+    "jinja.py": "import jinja2\n\ndef env():\n    return jinja2.Environment(autoescape=False)\n",
+    "xml_parse.py": "import xml.etree.ElementTree as ET\n\ndef parse(text):\n    return ET.fromstring(text)\n",
     "plain.py": GOOD_SOURCE,
     "maths.py": "import math\n\n\ndef norm(values):\n    return math.sqrt(sum(v * v for v in values))\n",
 }
@@ -47,75 +53,56 @@ def cli_findings(root: Path, paths: list[str]) -> dict[str, set[tuple[str, int]]
     return found
 
 
-class _Clock:
-    def check_deadline(self):
-        pass
+def scanned(tmp_path, files: dict[str, str | bytes]) -> dict:
+    code, report = scan_file(tmp_path, build(files={f"lib/{name}": source for name, source in files.items()}))
+    return report
 
 
-def in_process(path: str, content: bytes) -> set[tuple[str, int]]:
-    import ast
-
-    engine = scanner._bandit_engine()
-    text = content.decode()
-    return {(i["test_id"], i["line_number"]) for i in engine.run(_Clock(), path, content, text, ast.parse(text))}
+def bandit_findings(report: dict, name: str) -> set[tuple[str, int]]:
+    return {(f["message"].split()[1], f["line"]) for f in report["findings"]
+            if f["rule"] == "bandit" and f["file"] == f"lib/{name}"}
 
 
-def gate(content: bytes) -> bool:
-    import unicodedata
-
-    text = content.decode("utf-8", "replace")
-    normalized = text if text.isascii() else unicodedata.normalize("NFKC", text)
-    return scanner._bandit_engine().needed(frozenset(scanner.IDENTIFIER_RE.findall(normalized)), normalized)
-
-
-def test_in_process_results_are_the_command_lines(tmp_path):
+def test_the_findings_are_the_bandit_command_lines(tmp_path):
+    sources = tmp_path / "src"
+    sources.mkdir()
     for name, source in SAMPLES.items():
-        (tmp_path / name).write_text(source, encoding="utf-8")
-    expected = cli_findings(tmp_path, list(SAMPLES))
-    # The samples do exercise bandit (blacklists, plugins, string tests, File tests, nosec).
+        (sources / name).write_text(source, encoding="utf-8")
+    expected = cli_findings(sources, list(SAMPLES))
+    # The samples do exercise bandit: blacklists (calls, imports), plugins, string tests, file tests, nosec.
     assert {"B602", "B324", "B506", "B113", "B110", "B105", "B106", "B107", "B608", "B108", "B104", "B613",
-            "B311", "B202"} <= {test for found in expected.values() for test, _ in found}
-    assert expected["nosec.py"] == set()
-    for name, source in SAMPLES.items():
-        assert in_process(name, source.encode()) == expected[name], name
+            "B311", "B202", "B312", "B401", "B501", "B701", "B405", "B314", "B404"} <= {
+        test for found in expected.values() for test, _ in found}
+    assert expected["nosec.py"] == set() and expected["nosec_other.py"] != set()
+    report = scanned(tmp_path, SAMPLES)
+    assert {name: bandit_findings(report, name) for name in SAMPLES} == expected
 
 
-def test_the_prefilter_skips_only_files_bandit_finds_nothing_in(tmp_path):
-    site = Path(scanner.__file__).resolve().parents[1] / ".venv" / "lib"
-    real = sorted(glob.glob(str(site / "python3*/site-packages/django/**/*.py"), recursive=True))[::40]
-    corpus = {name: source.encode() for name, source in SAMPLES.items()}
-    for i, path in enumerate(real):
-        corpus[f"real_{i}.py"] = Path(path).read_bytes()
-    for name, content in corpus.items():
-        (tmp_path / name).write_bytes(content)
-    expected = cli_findings(tmp_path, list(corpus))
-    skipped = [name for name, content in corpus.items() if not gate(content)]
-    assert "maths.py" in skipped and len(skipped) > 1  # the prefilter does skip something
-    assert {name: expected[name] for name in skipped if expected[name]} == {}
+def test_bandits_ratings_decide_what_blocks(tmp_path):
+    report = scanned(tmp_path, {name: SAMPLES[name] for name in ("hashes.py", "telnet.py", "random_token.py",
+                                                                 "swallow.py", "bidi.py")})
+    found = [f for f in report["findings"] if f["rule"] == "bandit"]
+    blocking = {f["message"].split()[1] for f in found if f["action"] == "reject"}
+    advice = {f["message"].split()[1] for f in found if f["action"] == "warn"}
+    assert blocking == {"B324", "B312", "B401", "B613"}  # high severity, medium or high confidence
+    assert {"B311", "B110"} <= advice
+    assert report["verdict"] == "rejected"
 
 
-def test_the_pinned_patterns_are_bandits():
-    import re
+def test_every_rule_ruff_runs_has_bandits_rating():
+    listing = subprocess.run([scanner.RUFF_BINARY, "rule", "--all", "--output-format", "json"], capture_output=True,
+                             check=True, timeout=60)
+    codes = {rule["code"] for rule in json.loads(listing.stdout) if rule["linter"] == "flake8-bandit"} - {"S101"}
+    assert codes and {scanner.bandit_code(code) for code in codes} <= set(scanner.BANDIT_RATINGS)
+    # bandit's own levels for its blacklists (B3xx calls, B4xx imports) are the ones the scan uses.
+    from bandit.core import extension_loader
 
-    from bandit.plugins import general_hardcoded_password, injection_sql
-
-    engine = scanner._bandit_engine()
-    modules = {sys.modules[t.__module__] for tests in engine.testset.tests.values() for t in tests}
-    patterns = {f"{m.__name__}.{name}" for m in modules for name, value in vars(m).items()
-                if isinstance(value, re.Pattern)}
-    # Every regex a bandit test matches with is accounted for by the prefilter: the two below by their literals,
-    # injection_shell's path pattern applies to the arguments of process calls (gated by their names). A new one
-    # must be looked at before upgrading bandit.
-    assert patterns == {"bandit.plugins.general_hardcoded_password.RE_CANDIDATES",
-                        "bandit.plugins.injection_sql.SIMPLE_SQL_RE", "bandit.plugins.injection_shell.full_path_match"}
-
-    # The literals the prefilter requires were derived from these patterns: an upgrade that changes them must
-    # re-derive BANDIT_PASSWORD_LITERALS / BANDIT_SQL_LITERALS.
-    assert general_hardcoded_password.RE_CANDIDATES.pattern == scanner.BANDIT_PASSWORD_PATTERN
-    assert injection_sql.SIMPLE_SQL_RE.pattern == scanner.BANDIT_SQL_PATTERN
+    for entries in extension_loader.MANAGER.blacklist.values():
+        for entry in entries:
+            if entry["id"] in scanner.BANDIT_RATINGS:
+                assert scanner.BANDIT_RATINGS[entry["id"]] == (entry["level"].lower(), "high"), entry["id"]
 
 
-@pytest.mark.django_db
 def test_a_blocking_bandit_finding_still_rejects(tmp_path):
     code, report = scan_file(tmp_path, build(GOOD_SOURCE + "\nimport hashlib\n\n\ndef h(d):\n"
                                              "    return hashlib.md5(d).hexdigest()\n"))
@@ -125,11 +112,50 @@ def test_a_blocking_bandit_finding_still_rejects(tmp_path):
     assert "B324" in finding["message"] and finding["file"] == "plugin.py" and finding["line"] > 1
 
 
-@pytest.mark.django_db
-def test_bandit_failing_errors_the_scan(tmp_path, monkeypatch):
-    def explode(*args, **kwargs):
-        raise RuntimeError("bandit exploded")
+def test_the_packages_own_tool_configuration_is_ignored(tmp_path):
+    # A package that tries to switch ruff's checks off, or hide a file from it, gets nothing for it.
+    files = {
+        "pyproject.toml": '[tool.ruff]\nexclude = ["*"]\n[tool.ruff.lint]\nignore = ["S"]\n',
+        "ruff.toml": 'extend-exclude = ["build"]\n[lint]\nselect = []\n',
+        ".gitignore": "*\n",
+        "build/--exit-zero.py": SAMPLES["hashes.py"],
+        "-v.py": SAMPLES["telnet.py"],
+    }
+    code, report = scan_file(tmp_path, build(files=files))
+    assert code == 1
+    found = {(f["file"], f["message"].split()[1]) for f in report["findings"] if f["rule"] == "bandit"}
+    assert {("build/--exit-zero.py", "B324"), ("-v.py", "B312"), ("-v.py", "B401")} <= found
 
-    monkeypatch.setattr(scanner._BanditEngine, "run", explode)
-    code, report = scan_file(tmp_path, build(GOOD_SOURCE + "\nimport hashlib\nhashlib.md5(b'')\n"))
-    assert code == 1 and report["verdict"] == "errored" and "bandit exploded" in report["error"]
+
+def _fake_ruff(tmp_path, script: str) -> str:
+    path = tmp_path / "ruff"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("script, message", [
+    ("echo 'ruff exploded' >&2\nexit 2\n", "ruff exploded"),
+    ("echo 'not json'\n", "not JSON"),
+    ("echo '{\"results\": []}'\n", "not a list"),
+    ("kill -9 $$\n", "exit -9"),
+])
+def test_a_failing_ruff_errors_the_scan(tmp_path, monkeypatch, script, message):
+    monkeypatch.setattr(scanner, "RUFF_BINARY", _fake_ruff(tmp_path, script))
+    code, report = scan_file(tmp_path, build(GOOD_SOURCE))
+    assert code == 1 and report["verdict"] == "errored" and message in report["error"]
+
+
+def test_a_missing_ruff_errors_the_scan_unless_bandit_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(scanner, "RUFF_BINARY", None)
+    code, report = scan_file(tmp_path, build(GOOD_SOURCE))
+    assert code == 1 and report["verdict"] == "errored" and "ruff is not installed" in report["error"]
+    code, report = scan_file(tmp_path, build(GOOD_SOURCE), "--no-bandit")
+    assert code == 0 and report["verdict"] == "passed"
+
+
+def test_a_ruff_that_hangs_times_the_scan_out(tmp_path, monkeypatch, settings):
+    monkeypatch.setattr(scanner, "RUFF_BINARY", _fake_ruff(tmp_path, "sleep 30\n"))
+    settings.SCAN_TIMEOUT_SECONDS = 1
+    code, report = scan_file(tmp_path, build(GOOD_SOURCE))
+    assert code == 1 and report["verdict"] == "errored" and report["error"].startswith("timeout")
