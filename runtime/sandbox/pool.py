@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -273,3 +274,14 @@ def reset_pool() -> None:
         if _pool is not None:
             _pool.close_all()
         _pool = None
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child (a Celery or gunicorn worker forked after the pool was made) starts with no pool: the parent's
+    workers and spares are the parent's (their pipes, the thread that keeps the spares, die with it), never shared."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
