@@ -1,10 +1,12 @@
 """The Plugin API's costs (issue 4), printed next to baselines measured in the same run:
 
 1. host API calls per second on ONE core, with the audit on and off (target: the audit costs <= 20 %):
-   - in process: `gateway.call` as the worker channel invokes it (installation read, rate-limit counters in Redis,
-     scope check, the host function, the batched audit), for a cheap call (storage.get) and a database read
-     (content.find);
+   - in process: `gateway.call` as the worker channel invokes it (one Redis round trip for the rate-limit counters,
+     the installation's state token and revocation flag; the installation as this process holds it; scope check;
+     the host function; the batched audit), for a cheap call (storage.get) and a database read (content.find);
    - through the sandbox: a plugin function making 200 `context.storage.get` calls over the worker pipe;
+   - in process: storage.get latency p50/p99 next to its floor measured in the same run: one Redis PING plus one
+     PostgreSQL `SELECT 1` on the same connections (the call's two round trips, with no work);
 2. event fan-out to 100 installations: recording 100 deliveries and queueing their tasks, then running all 100
    handlers in the real sandbox (one worker per installation), against one installation's delivery as baseline.
 
@@ -137,6 +139,43 @@ def calls_per_second(installation_id, method: str, params: dict, n: int) -> tupl
     return n / (time.perf_counter() - start), n / max(time.process_time() - cpu, 1e-9)
 
 
+def latency(installation_id, n: int) -> None:
+    """storage.get through the gateway, one call at a time, against two bare round trips (Redis + PostgreSQL)."""
+    from django.core.cache import caches
+    from django.db import connection
+
+    from runtime.plugin_api import audit, gateway
+
+    def timed(run) -> list[float]:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return times
+
+    redis = caches["default"]._cache.get_client(None, write=True)
+
+    def floor() -> None:
+        redis.ping()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
+    floor()
+    calls = timed(lambda: gateway.call(installation_id=installation_id, method="storage.get", params={"key": "k"}))
+    audit.flush()
+    bare = timed(floor)
+
+    def pct(values, q):
+        return sorted(values)[min(len(values) - 1, int(len(values) * q / 100))] * 1000
+
+    p50, b50 = statistics.median(calls) * 1000, statistics.median(bare) * 1000
+    print(f"  in process: storage.get latency         p50 {p50:6.3f} ms  p99 {pct(calls, 99):6.3f} ms")
+    print(f"  baseline: Redis PING + PostgreSQL SELECT 1 p50 {b50:6.3f} ms  p99 {pct(bare, 99):6.3f} ms   "
+          f"ratio {p50 / b50:4.2f}x")
+
+
 def reset_counters() -> None:
     from django.core.cache import cache
 
@@ -188,6 +227,8 @@ def plugin_api_section(*, calls: int = 3000, rounds: int = 5, installations: int
     print(f"Plugin API, one core (pid {os.getpid()}), {calls:,} calls x {rounds} rounds per figure")
     compare("in process: storage.get", lambda: calls_per_second(first.pk, "storage.get", {"key": "k"}, calls),
             rounds)
+    reset_counters()
+    latency(first.pk, calls)
     compare("in process: content.find (20 rows)",
             lambda: calls_per_second(first.pk, "content.find", {"query": {"limit": 20}}, calls // 3),
             rounds)

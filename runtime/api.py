@@ -7,7 +7,8 @@
   `installation_activate(*, installation)`, `installation_deactivate(*, installation)`,
   `installation_update(*, installation, plugin_version, granted_scopes=None)`, `installation_rollback(*,
   installation)`, `installation_uninstall(*, installation)`, `installation_invoke(*, installation, function, args,
-  kwargs) -> {"value", "wall_ms", "cpu_ms", "peak_memory_kb", "cold_start", "api_calls"}`.
+  kwargs) -> {"value", "wall_ms", "cpu_ms", "peak_memory_kb", "cold_start", "api_calls"}`. Deactivating or
+  uninstalling a plugin that the owner's other active installations depend on raises Conflict `has_dependants`.
 - Selectors: `installations_for_user(*, user)`, `installation_get_for_user(*, user, installation_id)` (NotFound for
   missing or foreign), `installed_plugin_ids(*, user)`, `user_has_used_plugin(*, user, plugin_id)`.
 - The sandbox: `sandbox_available()`, and its errors.

@@ -12,8 +12,8 @@ host whose unpacked code directory (runtime/plugin_files.py) is missing does not
 in production) again. The bytes are checked against the version's sha256 before use.
 
 Both are dropped by `plugin_caches_invalidate` when a version is published or yanked (marketplace/catalogue.py calls
-it on commit through runtime.api). Granted scopes are never cached: the gateway reads them afresh on every call.
-See docs/runtime-caching.md.
+it on commit through runtime.api). Granted scopes and status are not cached here: the gateway keeps them per process
+only while the installation's state token is unchanged (admission.py). See docs/runtime-caching.md.
 """
 
 from __future__ import annotations
