@@ -829,8 +829,9 @@ def _walk(tree: ast.AST) -> list[ast.AST]:
 
 
 
-def _scan_python(scan: _Scan, path: str, content: bytes, hits: dict[int, set[str]] | None) -> None:
-    """`hits`: the file's trigger words by line (grep); None when unknown (no grep): the file is analysed in full."""
+def _scan_python_text(scan: _Scan, path: str, content: bytes) -> tuple[str, bool] | None:
+    """The checks of a Python file's text. Returns the text to give the AST rules (NFKC-normalized, as Python reads
+    names) and whether it must be analysed whole; None when it is not UTF-8."""
     coding = CODING_RE.search(b"\n".join(content.split(b"\n", 2)[:2]))
     if coding and coding.group(1).decode("ascii", "replace").lower().replace("_", "-") not in ("utf-8", "utf8"):
         scan.add("obfuscated-blob", path, 1,
@@ -840,7 +841,7 @@ def _scan_python(scan: _Scan, path: str, content: bytes, hits: dict[int, set[str
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         scan.add("syntax-error", path, None, "is not UTF-8 text; Python source must be UTF-8.")
-        return
+        return None
     ascii_only = text.isascii()
     # Python reads identifiers NFKC-normalized (ｅｖａｌ is eval): look at them the same way.
     normalized = text if ascii_only else unicodedata.normalize("NFKC", text)
@@ -851,10 +852,17 @@ def _scan_python(scan: _Scan, path: str, content: bytes, hits: dict[int, set[str
         if long_line:
             scan.add("minified-file", path, _line_of(text, long_line.start()),
                      f"has a line of more than {MAX_LINE} characters; ship readable source.")
-    if not ascii_only or coding or hits is None or b"\r" in content or b"\0" in content:
-        # Non-ASCII text (normalized names, look-alike characters), a declared encoding, or line ends grep and Python
-        # count differently: the whole file, always.
-        _analyse_python(scan, path, normalized, None)
+    # Non-ASCII text (normalized names, look-alike characters), a declared encoding, or line ends that grep and
+    # Python count differently: the whole file, always.
+    whole = not ascii_only or bool(coding) or b"\r" in content or b"\0" in content
+    return normalized, whole
+
+
+def _scan_python_ast(scan: _Scan, path: str, content: bytes, text: str, whole: bool,
+                     hits: dict[int, set[str]] | None) -> None:
+    """`hits`: the file's trigger words by line (grep); None when unknown (no grep): the file is analysed whole."""
+    if whole or hits is None:
+        _analyse_python(scan, path, text, None)
         return
     words = set().union(*hits.values()) if hits else set()
     if not words - {"import", "os"} and not ("import" in words and "os" in words and b"*" in content):
@@ -863,8 +871,9 @@ def _scan_python(scan: _Scan, path: str, content: bytes, hits: dict[int, set[str
 
 
 def _scan_files(scan: _Scan, workspace: _Workspace) -> None:
-    python: list[str] = []
+    python: list[tuple[str, str, bool]] = []
     secrets_to_check: list[str] = []
+    # What needs no tool first: grep and ruff read the files meanwhile.
     for path, content in scan.package.files.items():
         scan.check_deadline()
         lower = path.lower()
@@ -881,18 +890,20 @@ def _scan_files(scan: _Scan, workspace: _Workspace) -> None:
             scan.add("minified-file", path, None, "is minified; ship the readable source.")
         secrets_to_check.append(path)
         if lower.endswith(".py"):
-            python.append(path)
+            checked = _scan_python_text(scan, path, content)
+            if checked is not None:
+                python.append((path, *checked))
         elif lower.endswith(".js"):
             _scan_blobs(scan, path, content, content.decode("utf-8", "replace"))
-    # grep has been reading the files meanwhile.
     candidates = workspace.secret_candidates()
     for path in secrets_to_check:
         if candidates is None or path in candidates:
             _scan_secrets(scan, path, scan.package.files[path])
     words = workspace.words()
-    for path in python:
+    for path, text, whole in python:
         scan.check_deadline()
-        _scan_python(scan, path, scan.package.files[path], None if words is None else words.get(path, {}))
+        _scan_python_ast(scan, path, scan.package.files[path], text, whole,
+                         None if words is None else words.get(path, {}))
 
 
 def _scan_scopes(scan: _Scan) -> None:
