@@ -213,9 +213,12 @@ class Subscription(TimestampedModel):
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     canceled_at = models.DateTimeField(null=True, blank=True)
-    # A new price reaches this subscriber only after notice: it applies from the first renewal after this date.
+    # A new price reaches this subscriber only after notice: it applies from pending_price_effective_at, the first
+    # renewal at least PRICE_CHANGE_NOTICE_DAYS after the change (revenue.services.pricing_setup), the date the
+    # subscriber is told (pending_price_notified_at: told once, whatever retries).
     pending_price = models.ForeignKey(PriceRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     pending_price_effective_at = models.DateTimeField(null=True, blank=True)
+    pending_price_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

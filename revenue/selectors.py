@@ -194,7 +194,8 @@ def platform_totals() -> list[dict]:
 def user_entitlements(*, user):
     return (
         Purchase.objects.filter(user=user).select_related("plugin").order_by("-created_at"),
-        Subscription.objects.filter(user=user).select_related("plugin", "price").order_by("-created_at"),
+        Subscription.objects.filter(user=user).select_related("plugin", "price", "pending_price")
+        .order_by("-created_at"),
     )
 
 

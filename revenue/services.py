@@ -52,6 +52,16 @@ def month_bounds(day: date) -> tuple[date, date]:
     return day.replace(day=1), day.replace(day=last)
 
 
+def billing_period_end(*, start: datetime, interval: str, gateway: str) -> datetime:
+    """The end of a subscription period that starts at `start`: the local gateway bills fixed 30- or 365-day
+    periods (subscriptions_renew_local); Stripe bills calendar months or years from the start."""
+    if gateway == "local":
+        return start + timedelta(days=365 if interval == "year" else 30)
+    y, m = divmod(start.month - 1 + (12 if interval == "year" else 1), 12)
+    year, month = start.year + y, m + 1
+    return start.replace(year=year, month=month, day=min(start.day, calendar.monthrange(year, month)[1]))
+
+
 def previous_month(today: date) -> date:
     return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
@@ -192,11 +202,65 @@ def pricing_setup(*, plugin) -> PriceRecord | None:
         record.full_clean()
         record.save(force_insert=True)
         if current is not None and wanted["model"] == "subscription":
-            effective = timezone.now() + timedelta(days=PRICE_CHANGE_NOTICE_DAYS)
-            Subscription.objects.filter(plugin_id=plugin.pk, metered=False).exclude(
-                status=Subscription.Status.CANCELED
-            ).update(pending_price=record, pending_price_effective_at=effective, updated_at=timezone.now())
+            _price_change_schedule(plugin=plugin, record=record)
         return record
+
+
+def _price_change_schedule(*, plugin, record: PriceRecord) -> None:
+    """Every live subscriber moves to `record` from their first renewal at least PRICE_CHANGE_NOTICE_DAYS away, and
+    is told so (in the portal and by e-mail) by a task queued on commit."""
+    now = timezone.now()
+    notice_ends = now + timedelta(days=PRICE_CHANGE_NOTICE_DAYS)
+    subscribers = list(
+        Subscription.objects.select_for_update().select_related("price")
+        .filter(plugin_id=plugin.pk, metered=False).exclude(status=Subscription.Status.CANCELED)
+    )
+    for subscription in subscribers:
+        renewal = subscription.current_period_end or notice_ends
+        while renewal < notice_ends:
+            renewal = billing_period_end(start=renewal, interval=subscription.price.interval,
+                                         gateway=subscription.price.gateway)
+        subscription.pending_price, subscription.pending_price_effective_at = record, renewal
+        subscription.pending_price_notified_at, subscription.updated_at = None, now
+    Subscription.objects.bulk_update(
+        subscribers, ["pending_price", "pending_price_effective_at", "pending_price_notified_at", "updated_at"],
+        batch_size=1000,
+    )
+    if subscribers:
+        from revenue import tasks
+
+        transaction.on_commit(lambda: tasks.notify_price_change.delay(str(record.pk)))
+
+
+def price_change_notify(*, price_id) -> int:
+    """Tell each subscriber moving to this price what it will be and from when (a portal notification and an
+    e-mail), once: a retried or repeated task finds them already told."""
+    told = 0
+    with transaction.atomic():
+        pending = (
+            Subscription.objects.select_for_update(of=("self",)).select_related("plugin", "price", "pending_price",
+                                                                              "user")
+            .filter(pending_price_id=price_id, pending_price_notified_at__isnull=True)
+            .exclude(status=Subscription.Status.CANCELED)
+        )
+        for subscription in pending:
+            old, new = subscription.price, subscription.pending_price
+            local = timezone.localtime(subscription.pending_price_effective_at)
+            when = f"{local.day} {local:%B %Y}"
+            title = f"{subscription.plugin.name}: new price from {when}"
+            body = (
+                f"The price of your {subscription.plugin.name} subscription changes from {old.amount} to "
+                f"{new.amount} {new.currency} per {new.interval or 'period'}. You pay {old.amount} {old.currency} "
+                f"until {when}; the renewal on that date is the first at the new price. To stop before "
+                f"then, cancel the subscription on your Purchases and subscriptions page (/my/billing/)."
+            )
+            host_api.notification_send(user=subscription.user, title=title, body=body, link="/my/billing/")
+            if subscription.user.email:
+                host_api.email_send(user=subscription.user, subject=title, body=body)
+            subscription.pending_price_notified_at = timezone.now()
+            subscription.save(update_fields=["pending_price_notified_at", "updated_at"])
+            told += 1
+    return told
 
 
 def _current_price(plugin) -> PriceRecord:
@@ -358,13 +422,21 @@ def subscription_invoice_paid(
         subscription.current_period_start = period_start or subscription.current_period_start
         subscription.current_period_end = period_end or subscription.current_period_end
         fields = ["external_id", "status", "current_period_start", "current_period_end", "updated_at"]
-        now = timezone.now()
-        if subscription.pending_price_id and subscription.pending_price_effective_at <= now:
+        # A pending price applies to the periods that start on or after its date (the date the subscriber was
+        # told). Stripe bills a period at its start, so it is told one invoice ahead: when the period just paid
+        # ends on or after that date, the next invoice is at the new price.
+        starts = period_start or timezone.now()
+        if subscription.pending_price_id and (
+            subscription.pending_price_effective_at <= starts
+            or (period_end is not None and subscription.pending_price_effective_at <= period_end)
+        ):
             get_gateway().subscription_change_price(external_id=subscription_external_id,
                                                     price_ref=subscription.pending_price.price_ref)
+        if subscription.pending_price_id and subscription.pending_price_effective_at <= starts:
             subscription.price_id = subscription.pending_price_id
             subscription.pending_price, subscription.pending_price_effective_at = None, None
-            fields += ["price", "pending_price", "pending_price_effective_at"]
+            subscription.pending_price_notified_at = None
+            fields += ["price", "pending_price", "pending_price_effective_at", "pending_price_notified_at"]
         subscription.full_clean()
         subscription.save(update_fields=fields)
         ledger_record(
@@ -430,11 +502,11 @@ def subscriptions_renew_local(*, now: datetime | None = None) -> int:
         price__gateway=gateway.name,
     ).select_related("price", "pending_price")
     for subscription in due:
-        price = subscription.price
-        if subscription.pending_price_id and subscription.pending_price_effective_at <= now:
-            price = subscription.pending_price
         start = subscription.current_period_end
-        end = start + timedelta(days=365 if price.interval == "year" else 30)
+        price = subscription.price
+        if subscription.pending_price_id and subscription.pending_price_effective_at <= start:
+            price = subscription.pending_price
+        end = billing_period_end(start=start, interval=price.interval, gateway=gateway.name)
         subscription_invoice_paid(
             subscription_external_id=subscription.external_id, invoice_id=f"{subscription.external_id}-{start:%Y%m%d}",
             amount=price.amount, currency=price.currency, period_start=start, period_end=end,

@@ -1,4 +1,4 @@
-"""Celery tasks of the revenue app: the monthly payout run (beat), one send per payout, usage invoices."""
+"""Celery tasks of the revenue app: the monthly payout run (beat), one send per payout, usage invoices, notices."""
 
 from celery import shared_task
 from django.db import transaction
@@ -53,6 +53,12 @@ def send_payout(self, payout_id: str) -> str:
 @shared_task(name="revenue.notify_payouts_paid", acks_late=True, time_limit=300, soft_time_limit=270)
 def notify_payouts_paid(payout_ids: list[str]) -> int:
     return services.payouts_notify_paid(payout_ids=payout_ids)
+
+
+@shared_task(name="revenue.notify_price_change", acks_late=True, time_limit=300, soft_time_limit=270)
+def notify_price_change(price_id: str) -> int:
+    """Tell the subscribers of a plugin whose price changed what they will pay and from when (once each)."""
+    return services.price_change_notify(price_id=price_id)
 
 
 @shared_task(name="revenue.roll_subscriptions", acks_late=True, time_limit=300, soft_time_limit=270)

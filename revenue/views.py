@@ -161,6 +161,7 @@ def my_billing(request):
     purchases, subscriptions = selectors.user_entitlements(user=request.user)
     return render(request, "revenue/my_billing.html", {
         "purchases": purchases, "subscriptions": subscriptions, "test_mode": not get_gateway().moves_money,
+        "notice_days": services.PRICE_CHANGE_NOTICE_DAYS,
     })
 
 

@@ -266,3 +266,61 @@ def test_cancel_api_and_billing_page_only_touch_your_own_subscription(client, bu
     assert subscription.cancel_at_period_end
     body = api(buyer).post(f"/api/revenue/subscriptions/{subscription.pk}/cancel").json()
     assert body["cancel_at_period_end"] is True and body["status"] == "active"
+
+
+def test_subscribers_are_told_of_a_price_change_and_pay_it_from_the_date_they_were_told(
+    client, buyer, django_capture_on_commit_callbacks, mailoutbox
+):
+    from host.models import Notification
+
+    plugin = paid_plugin(model="subscription", price="4.99", interval="month")
+    other, leaver = UserFactory(), UserFactory()
+    for user in (buyer, other, leaver):
+        assert buy(user, plugin).json()["status"] == "active"
+    Subscription.objects.filter(user=leaver).update(status="canceled", canceled_at=timezone.now())
+    subscription = Subscription.objects.get(user=buyer)
+    first_renewal = subscription.current_period_end
+
+    plugin.pricing = {**plugin.pricing, "price": "6.99"}
+    plugin.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        new_price = revenue_api.pricing_setup(plugin=plugin)
+
+    # 30 days' notice: the renewal in 30 days is too soon, so the new price starts at the one after it.
+    subscription.refresh_from_db()
+    applies = first_renewal + timedelta(days=30)
+    assert subscription.pending_price == new_price and subscription.pending_price_effective_at == applies
+    assert subscription.pending_price_effective_at >= timezone.now() + timedelta(days=30)
+    day = timezone.localtime(applies)
+    when = f"{day.day} {day:%B %Y}"
+    # Each live subscriber is told once, in the portal and by e-mail (a Celery task after the commit), with the date.
+    notices = Notification.objects.filter(title=f"{plugin.name}: new price from {when}")
+    assert sorted(n.user_id for n in notices) == sorted([buyer.pk, other.pk])
+    assert "from 4.99 to 6.99 USD per month" in notices[0].body and notices[0].link == "/my/billing/"
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([buyer.email, other.email])
+    assert all(when in m.subject and "6.99 USD" in m.body for m in mailoutbox)
+    # A retried task tells nobody twice.
+    from revenue import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.notify_price_change.delay(str(new_price.pk)).get() == 0
+    assert len(mailoutbox) == 2 and Notification.objects.filter(title__contains="new price").count() == 2
+    # The subscriber's page says what changes and when.
+    client.force_login(buyer)
+    page = client.get("/my/billing/").content.decode()
+    assert f"New price: 6.99 USD / month from {when}" in page
+    assert "4.99 USD / month" in page
+
+    # The renewal before that date is at the old price, the one on it at the new price.
+    services.subscriptions_renew_local(now=first_renewal + timedelta(hours=1))
+    services.subscriptions_renew_local(now=applies + timedelta(hours=1))
+    renewals = RevenueEntry.objects.filter(transaction_type="subscription", developer=plugin.developer,
+                                           external_id__contains=subscription.external_id)
+    assert sorted((r.period_start, r.amount) for r in renewals) == [
+        (subscription.current_period_start.date(), Decimal("4.99")),
+        (first_renewal.date(), Decimal("4.99")),
+        (applies.date(), Decimal("6.99")),
+    ]
+    subscription.refresh_from_db()
+    assert subscription.price == new_price and subscription.pending_price is None
+    assert "New price" not in client.get("/my/billing/").content.decode()
