@@ -69,6 +69,19 @@ TEMPLATES: dict[str, dict] = {
         "currency": "usd", "metadata": {}, "payment_intent": None, "reason": None, "receipt_number": None,
         "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
     },
+    "charge": {
+        "id": "", "object": "charge", "amount": 0, "amount_captured": 0, "amount_refunded": 0,
+        "balance_transaction": None, "captured": True, "created": NOW, "currency": "usd", "customer": None,
+        "description": None, "disputed": False, "failure_code": None, "failure_message": None, "livemode": False,
+        "metadata": {}, "paid": True, "payment_intent": None, "payment_method": None, "refunded": False,
+        "refunds": {"object": "list", "data": [], "has_more": False, "url": ""}, "status": "succeeded",
+        "transfer_group": None,
+    },
+    "dispute": {
+        "id": "", "object": "dispute", "amount": 0, "balance_transactions": [], "charge": "", "created": NOW,
+        "currency": "usd", "is_charge_refundable": False, "livemode": False, "metadata": {}, "payment_intent": None,
+        "reason": "fraudulent", "status": "needs_response",
+    },
     "customer": {
         "id": "", "object": "customer", "address": None, "balance": 0, "created": NOW, "currency": None,
         "default_source": None, "delinquent": False, "description": None, "email": None, "invoice_prefix": "ABC",
@@ -100,13 +113,14 @@ TEMPLATES: dict[str, dict] = {
 
 PREFIX = {
     "account": "acct", "product": "prod", "price": "price", "checkout.session": "cs_test", "payment_intent": "pi",
-    "transfer": "tr", "refund": "re", "customer": "cus", "subscription": "sub", "invoice": "in",
-    "invoiceitem": "ii", "event": "evt",
+    "transfer": "tr", "refund": "re", "charge": "ch", "dispute": "dp", "customer": "cus", "subscription": "sub",
+    "invoice": "in", "invoiceitem": "ii", "event": "evt",
 }
 # URL collection -> object type
 COLLECTIONS = {
     "accounts": "account", "products": "product", "prices": "price", "checkout/sessions": "checkout.session",
-    "payment_intents": "payment_intent", "transfers": "transfer", "refunds": "refund", "customers": "customer",
+    "payment_intents": "payment_intent", "transfers": "transfer", "refunds": "refund", "charges": "charge",
+    "disputes": "dispute", "customers": "customer",
     "subscriptions": "subscription", "invoices": "invoice", "invoiceitems": "invoiceitem", "events": "event",
 }
 
@@ -234,7 +248,10 @@ class FakeStripe:
         if kind == "transfer":
             obj["transfer_group"] = params.get("transfer_group")
         if kind == "refund":
+            # Like Stripe: a refund of a payment intent refunds its latest charge, and says which.
             obj["payment_intent"] = params.get("payment_intent")
+            intent = self.objects.get(params.get("payment_intent") or "") or {}
+            obj["charge"] = params.get("charge") or intent.get("latest_charge")
         return obj
 
     def _handler(self):

@@ -3,12 +3,13 @@ dj-stripe's own view. Assertions are on the recorded requests: amounts, destinat
 
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from djstripe.models import Event, WebhookEndpoint
+from djstripe.models import Dispute, Event, WebhookEndpoint
+from djstripe.models import Invoice as StripeInvoice
 from rest_framework.test import APIClient
 
 from revenue import api as revenue_api
@@ -128,6 +129,8 @@ def test_refund_through_stripe_and_the_charge_refunded_webhook(client, fake_stri
     plugin = paid_plugin(price="20.00")
     purchase_id = buy(buyer, plugin).json()["id"]
     intent = fake_stripe.add("payment_intent", amount=2000, currency="usd", metadata={"purchase_id": purchase_id})
+    charge = fake_stripe.add("charge", amount=2000, amount_captured=2000, currency="usd", payment_intent=intent["id"])
+    intent["latest_charge"] = charge["id"]
     deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent)
     payment = RevenueEntry.objects.get()
 
@@ -137,18 +140,43 @@ def test_refund_through_stripe_and_the_charge_refunded_webhook(client, fake_stri
     assert call["idempotency_key"] == f"refund-{payment.pk}-1"
     assert refund_row.amount == Decimal("-5.00") and refund_row.developer_share == Decimal("-3.50")
 
-    # The same refund, told by Stripe's webhook, is not recorded twice; a refund made in Stripe's dashboard is.
+    # The same refund, told by Stripe's signed webhook, is not recorded twice; a refund made in Stripe's dashboard
+    # is. dj-stripe re-fetches the charge from (fake) Stripe before the revenue receiver runs.
     stored = fake_stripe.objects[refund_row.external_id]
-    other = fake_stripe.add("refund", amount=1500, currency="usd", payment_intent=intent["id"])
-    charge = {"id": "ch_fake_1", "object": "charge", "amount": 2000, "amount_refunded": 2000, "currency": "usd",
-              "payment_intent": intent["id"], "refunded": True,
-              "refunds": {"object": "list", "data": [stored, other], "has_more": False}}
-    from revenue import webhooks
-
-    webhooks.on_charge_refunded(sender=Event, event=Event(data={"object": charge}, type="charge.refunded"))
+    assert stored["charge"] == charge["id"]
+    other = fake_stripe.add("refund", amount=1500, currency="usd", payment_intent=intent["id"], charge=charge["id"])
+    charge.update(amount_refunded=2000, refunded=True,
+                  refunds={"object": "list", "data": [stored, other], "has_more": False, "url": "/v1/refunds"})
+    answer, event = deliver(client, endpoint, fake_stripe, "charge.refunded", charge)
+    assert answer.status_code == 200, answer.content
+    again, _ = deliver(client, endpoint, fake_stripe, None, None, event=event)
+    assert again.status_code == 200
+    assert fake_stripe.calls("GET", f"/v1/charges/{charge['id']}")
     assert RevenueEntry.objects.filter(transaction_type="refund").count() == 2
     assert sum(RevenueEntry.objects.values_list("developer_share", flat=True)) == Decimal("0.00")
     assert Purchase.objects.get().status == "refunded"
+    assert Event.objects.filter(type="charge.refunded").count() == 1
+
+
+def test_a_dispute_reverses_the_share_through_the_signed_webhook(client, fake_stripe, endpoint, buyer):
+    plugin = paid_plugin(price="30.00")
+    purchase_id = buy(buyer, plugin).json()["id"]
+    intent = fake_stripe.add("payment_intent", amount=3000, currency="usd", metadata={"purchase_id": purchase_id})
+    deliver(client, endpoint, fake_stripe, "payment_intent.succeeded", intent)
+    charge = fake_stripe.add("charge", amount=3000, amount_captured=3000, currency="usd",
+                             payment_intent=intent["id"], disputed=True)
+    dispute = fake_stripe.add("dispute", amount=3000, currency="usd", charge=charge["id"],
+                              payment_intent=intent["id"])
+    answer, event = deliver(client, endpoint, fake_stripe, "charge.dispute.created", dispute)
+    assert answer.status_code == 200, answer.content
+    assert deliver(client, endpoint, fake_stripe, None, None, event=event)[0].status_code == 200
+    # dj-stripe re-fetched the dispute from (fake) Stripe and stored it before the revenue receiver ran.
+    assert fake_stripe.calls("GET", f"/v1/disputes/{dispute['id']}")
+    assert Dispute.objects.filter(id=dispute["id"]).exists()
+    reversal = RevenueEntry.objects.get(transaction_type="dispute")
+    assert (reversal.external_id, reversal.amount, reversal.developer_share) == (
+        dispute["id"], Decimal("-30.00"), Decimal("-21.00"))
+    assert RevenueEntry.objects.get(transaction_type="purchase").developer_share + reversal.developer_share == 0
 
 
 @pytest.fixture
@@ -278,28 +306,42 @@ def test_subscription_through_checkout_then_paid_invoices(client, fake_stripe, e
     assert subscription.external_id == stripe_sub["id"]
     assert not revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)  # paid invoice not seen yet
 
-    from revenue import webhooks
-
+    # Each renewal arrives as a signed invoice.paid (the subscription named where Stripe's current API puts it,
+    # parent.subscription_details); dj-stripe re-fetches the invoice first.
     for number in (1, 2):
-        invoice = {"id": f"in_fake_{number}", "object": "invoice", "currency": "usd", "amount_paid": 499,
-                   "subscription": stripe_sub["id"], "metadata": {},
-                   "lines": {"data": [{"period": {"start": 1767225600 + number * 2592000,
-                                                  "end": 1767225600 + (number + 1) * 2592000}}]}}
-        webhooks.on_invoice_paid(sender=Event, event=Event(data={"object": invoice}, type="invoice.paid"))
+        start = 1767225600 + number * 2592000
+        invoice = fake_stripe.add(
+            "invoice", currency="usd", amount_due=499, amount_paid=499, status="paid", customer=customer["id"],
+            parent={"type": "subscription_details", "quote_details": None,
+                    "subscription_details": {"subscription": stripe_sub["id"], "metadata": {}}},
+            lines={"object": "list", "has_more": False, "url": "/v1/invoices/lines",
+                   "data": [{"id": f"il_fake_{number}", "object": "line_item", "amount": 499, "currency": "usd",
+                             "period": {"start": start, "end": start + 2592000}}]},
+        )
+        answer, event = deliver(client, endpoint, fake_stripe, "invoice.paid", invoice)
+        assert answer.status_code == 200, answer.content
+        assert deliver(client, endpoint, fake_stripe, None, None, event=event)[0].status_code == 200
+        assert fake_stripe.calls("GET", f"/v1/invoices/{invoice['id']}")
+        assert StripeInvoice.objects.filter(id=invoice["id"]).exists()
     subscription.refresh_from_db()
     assert subscription.status == "active"
-    assert RevenueEntry.objects.filter(transaction_type="subscription").count() == 2
+    rows = RevenueEntry.objects.filter(transaction_type="subscription")
+    assert rows.count() == 2 and {r.amount for r in rows} == {Decimal("4.99")}
+    assert subscription.current_period_end == datetime.fromtimestamp(1767225600 + 3 * 2592000, tz=UTC)
     assert revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)
     # Cancelling asks Stripe to stop at period end; the end arrives as customer.subscription.deleted.
     services.subscription_cancel(subscription=subscription, user=buyer)
     modify = fake_stripe.calls("POST", f"/v1/subscriptions/{stripe_sub['id']}")
     assert modify[-1]["params"] == {"cancel_at_period_end": "true"}
-    webhooks.on_subscription_deleted(sender=Event, event=Event(data={"object": stripe_sub}, type="x"))
+    stripe_sub.update(status="canceled", canceled_at=1767225600 + 3 * 2592000)
+    answer, _ = deliver(client, endpoint, fake_stripe, "customer.subscription.deleted", stripe_sub)
+    assert answer.status_code == 200, answer.content
+    assert fake_stripe.calls("GET", f"/v1/subscriptions/{stripe_sub['id']}")
     assert Subscription.objects.get(pk=body["id"]).status == "canceled"
+    assert not revenue_api.entitlement_exists(plugin_id=plugin.pk, user=buyer)
 
 
-def test_usage_invoice_is_charged_through_a_stripe_invoice(fake_stripe, buyer):
-    from revenue import webhooks
+def test_usage_invoice_is_charged_through_a_stripe_invoice(client, fake_stripe, endpoint, buyer):
     from revenue.models import Subscription, UsageInvoice
 
     plugin = paid_plugin(model="usage_based", price=None, tiers=[{"up_to": None, "unit_price": "0.02"}])
@@ -313,10 +355,11 @@ def test_usage_invoice_is_charged_through_a_stripe_invoice(fake_stripe, buyer):
     assert item["idempotency_key"] == f"usage-invoice-item-{invoice.pk}"
     assert fake_stripe.calls("POST", f"/v1/invoices/{invoice.external_id}/finalize")
     assert not RevenueEntry.objects.exists()  # paid asynchronously
-    paid = {"id": invoice.external_id, "object": "invoice", "currency": "usd", "amount_paid": 2468,
-            "metadata": {"usage_invoice_id": str(invoice.pk)}}
-    for _ in range(2):
-        webhooks.on_invoice_paid(sender=Event, event=Event(data={"object": paid}, type="invoice.paid"))
+    stripe_invoice = fake_stripe.objects[invoice.external_id]
+    stripe_invoice.update(status="paid", amount_paid=2468, metadata={"usage_invoice_id": str(invoice.pk)})
+    for _ in range(2):  # Stripe may send invoice.paid twice (two events about the same payment)
+        answer, _ = deliver(client, endpoint, fake_stripe, "invoice.paid", stripe_invoice)
+        assert answer.status_code == 200, answer.content
     assert UsageInvoice.objects.get().status == "paid"
     entry = RevenueEntry.objects.get()
     assert (entry.transaction_type, entry.amount, entry.developer_share) == ("usage", Decimal("24.68"),
