@@ -210,3 +210,30 @@ def test_concurrent_downloads_and_ratings_leave_the_entry_equal_to_the_plugin_ro
     assert (entry.rating_average, entry.rating_count, entry.rating_bucket) == (Decimal("4.20"), 7, "4-5")
     assert entry.static_boost == pytest.approx(
         search_static_boost(rating_average=Decimal("4.2"), downloads=3, verified=plugin.verified))
+
+
+# --- the Django admin -----------------------------------------------------------------------------------------------
+
+
+def test_an_edit_in_the_admin_is_searchable_at_once(admin_client):
+    plugin = listed(id="admin-edited", name="Helper", description="Marks essays.", tags=["essays"], featured=False)
+    page = admin_client.get(f"/admin/marketplace/plugin/{plugin.pk}/change/")
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()  # as the page renders it
+        if value is not None and not field.disabled:
+            data[name] = value
+    data.update(name="Flashcard Helper", featured="on")
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({f"{management.prefix}-{key}": value for key, value in management.initial.items()})
+        for number, inline_form in enumerate(inline.formset.forms):
+            data[f"{inline.formset.prefix}-{number}-id"] = inline_form.instance.pk
+            data[f"{inline.formset.prefix}-{number}-plugin"] = plugin.pk
+
+    response = admin_client.post(f"/admin/marketplace/plugin/{plugin.pk}/change/", data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert ids(query="flashcard") == ["admin-edited"]
+    assert ids(featured="true") == ["admin-edited"]
