@@ -51,14 +51,21 @@ def storage_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
 def _read(installation_id: str, key: str):
     """The hottest host function's one indexed read, in plain SQL (the ORM's query compilation cost more than the
     query itself). On PostgreSQL it is a prepared statement on the request's connection: parsed and planned once per
-    connection, then only executed (psycopg keeps it per connection; a new connection prepares it again)."""
+    connection, then only executed (about half the time of the unprepared read here)."""
     installation_id = _ID_FIELD.to_python(installation_id)
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        # A server-side binding cursor (Django's own cursors bind parameters on the client and cannot prepare).
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_GET_SQL_PG, (installation_id, key), prepare=True)
-            return cursor.fetchone()
+        raw = connection.connection
+        # Django turns psycopg's automatic preparation off (prepare_threshold None, for connection poolers) and binds
+        # on the client; this one statement is prepared explicitly, through a server-side binding cursor. psycopg
+        # keeps it per connection and drops it on rollback (it is then prepared again).
+        threshold, raw.prepare_threshold = raw.prepare_threshold, 0
+        try:
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute(_GET_SQL_PG, (installation_id, key), prepare=True)
+                return cursor.fetchone()
+        finally:
+            raw.prepare_threshold = threshold
     with connection.cursor() as cursor:
         cursor.execute(_GET_SQL, [_ID_FIELD.get_db_prep_value(installation_id, connection), key])
         return cursor.fetchone()
