@@ -105,7 +105,8 @@ class ActivateView(APIView):
 class DeactivateView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(summary="Deactivate an installation", request=None, responses={200: InstallationSerializer})
+    @extend_schema(summary="Deactivate an installation (409 has_dependants while the owner's other active "
+                           "installations depend on it)", request=None, responses={200: InstallationSerializer})
     def put(self, request, installation_id):
         installation = services.installation_deactivate(installation=_gate(request, installation_id))
         return Response(InstallationSerializer(installation).data)
@@ -118,7 +119,8 @@ class InstallationView(APIView):
     def get(self, request, installation_id):
         return Response(InstallationSerializer(_gate(request, installation_id)).data)
 
-    @extend_schema(summary="Uninstall (its data is removed)", responses={200: InstallationSerializer})
+    @extend_schema(summary="Uninstall (its data is removed; 409 has_dependants while the owner's other active "
+                           "installations depend on it)", responses={200: InstallationSerializer})
     def delete(self, request, installation_id):
         installation = services.installation_uninstall(installation=_gate(request, installation_id))
         return Response(InstallationSerializer(installation).data)
