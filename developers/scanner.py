@@ -15,7 +15,6 @@ import ast
 import bisect
 import hashlib
 import importlib.metadata as importlib_metadata
-import itertools
 import json
 import math
 import os
@@ -467,7 +466,7 @@ def _scan_scopes_by_text(scan: _Scan, path: str, text: str) -> None:
             _use_scope(scan, call, path, text, index)
 
     if ".call(" in text:
-        for call in dict.fromkeys(name for _, name in GENERIC_CALL_RE.findall(text)):
+        for _, call in sorted(set(GENERIC_CALL_RE.findall(text))):
             if scope_for_call(call) not in scan.used_scopes:  # where it is used first, only when it is needed
                 use(call, _first_generic_call(text, call))
     if "api." in text:
@@ -539,7 +538,10 @@ except (ImportError, FileNotFoundError, importlib_metadata.PackageNotFoundError)
 # pylint's bidirectional-unicode check for bandit's B613 (trojan source). S101 (assert) is left out: plugins ship their
 # tests, and asserts there are the point. The target is the sandbox's Python.
 RUFF_ARGS = ("check", "--no-cache", "--isolated", "--preview", "--select", "S,PLE2502", "--ignore", "S101",
-             "--target-version", "py311", "--output-format", "json", "--exit-zero", "--no-fix", "--quiet")
+             "--target-version", "py311", "--output-format", "json", "--exit-zero", "--no-fix")
+
+
+_RUFF_SKIPPED_RE = re.compile(r"Failed to lint (\S+?): (.*)")
 
 
 class ToolError(RuntimeError):
@@ -547,33 +549,35 @@ class ToolError(RuntimeError):
 
 
 class _Workspace:
-    """The package's files written under neutral names (`7.py`, `8.txt`: the package's own names and folders cannot
+    """The package's files written under neutral names (`7.py`, `8.dat`: the package's own names and folders cannot
     steer the tools: no ignore files, no excluded folders, no option-like names), and the tools started over them at
     once, so that they run while the scan's Python checks do."""
 
     def __init__(self, scan: _Scan, *, ruff_paths: list[str]):
         self.scan = scan
         self.directory = tempfile.TemporaryDirectory(prefix="aisq-scan-")
-        root = self.directory.name
         self.names: dict[str, str] = {}  # neutral name -> package path
         self.neutral: dict[str, str] = {}
-        python, text = [], []
-        for index, (path, content) in enumerate(scan.package.files.items()):
-            name = f"{index}.py" if path.lower().endswith(".py") else f"{index}.dat"
-            if name.endswith(".py"):
-                python.append(name)
-            text.append(name)
-            self.names[name] = path
-            self.neutral[path] = name
-            with open(os.path.join(root, name), "wb") as handle:
-                handle.write(content)
         self.processes: dict[str, subprocess.Popen] = {}
-        self.python = python
+        try:
+            for index, (path, content) in enumerate(scan.package.files.items()):
+                name = f"{index}.py" if path.lower().endswith(".py") else f"{index}.dat"
+                self.names[name], self.neutral[path] = path, name
+                with open(os.path.join(self.directory.name, name), "wb") as handle:
+                    handle.write(content)
+            self._start_tools(ruff_paths)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_tools(self, ruff_paths: list[str]) -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+        text = list(self.names)
+        python = [name for name in text if name.endswith(".py")]
         if GREP_BINARY is not None and python:
-            # -o: each trigger word with its line (-n); -w: whole words; -H and -Z: the file name, NUL-terminated;
-            # -a: a file with NUL bytes is still read as text.
-            self._start("words", [GREP_BINARY, "-HnowaE", "-Z", "-e", _TRIGGER_GREP, "--", *python], env)
+            # -o: each trigger word with its byte offset (-b); -w: whole words; -H and -Z: the file name,
+            # NUL-terminated; -a: a file with NUL bytes is still read as text.
+            self._start("words", [GREP_BINARY, "-HbowaE", "-Z", "-e", _TRIGGER_GREP, "--", *python], env)
         if GREP_BINARY is not None and text:
             self._start("secrets", [GREP_BINARY, "-laE", "-Z", "-e", _SECRET_GREP, "--", *text], env)
         if ruff_paths:
@@ -590,7 +594,7 @@ class _Workspace:
         except OSError as exc:
             raise ToolError(f"{os.path.basename(command[0])} could not start: {exc}") from exc
 
-    def _output(self, key: str, *, ok_codes: tuple[int, ...] = (0,)) -> bytes:
+    def _output(self, key: str, *, ok_codes: tuple[int, ...] = (0,)) -> tuple[bytes, bytes]:
         process = self.processes[key]
         remaining = self.scan.deadline - time.monotonic()
         try:
@@ -600,31 +604,38 @@ class _Workspace:
             raise ScanTimeout(f"{key} ran past the scan's deadline of {self.scan.context.timeout:.0f} s") from None
         if process.returncode not in ok_codes:
             raise ToolError(f"{key} failed (exit {process.returncode}): {err.decode('utf-8', 'replace')[:300]}")
-        return out
+        return out, err
 
     def words(self) -> dict[str, dict[int, set[str]]] | None:
-        """Package path -> line -> trigger words on it, for the Python files that have any; None when grep is not
-        available (every file is then analysed in full)."""
+        """Package path -> byte offset -> trigger word there, for the Python files that have any; None when grep is
+        not available (every file is then analysed whole)."""
         if "words" not in self.processes:
             return None if GREP_BINARY is None else {}
         found: dict[str, dict[int, set[str]]] = {}
-        for record in self._output("words", ok_codes=(0, 1)).splitlines():  # 1: no file has any
+        for record in self._output("words", ok_codes=(0, 1))[0].splitlines():  # 1: no file has any
             name, _, hit = record.partition(b"\0")
-            line, _, word = hit.partition(b":")
-            found.setdefault(self.names[name.decode()], {}).setdefault(int(line), set()).add(word.decode())
+            offset, _, word = hit.partition(b":")
+            found.setdefault(self.names[name.decode()], {}).setdefault(int(offset), set()).add(word.decode())
         return found
 
     def secret_candidates(self) -> set[str] | None:
         """Package paths of the text files holding a literal of a secret pattern; None without grep (all are)."""
         if "secrets" not in self.processes:
             return None if GREP_BINARY is None else set()
-        return {self.names[name.decode()] for name in self._output("secrets", ok_codes=(0, 1)).split(b"\0")
+        return {self.names[name.decode()] for name in self._output("secrets", ok_codes=(0, 1))[0].split(b"\0")
                 if name}
 
     def ruff(self) -> list[dict]:
         if "ruff" not in self.processes:
             return []
-        output = self._output("ruff")
+        output, errors = self._output("ruff")
+        # ruff skips a file it cannot read with a warning: not UTF-8 is a syntax error; anything else fails the scan
+        # (a file bandit's rules did not look at must not pass).
+        skipped = []
+        for name, reason in _RUFF_SKIPPED_RE.findall(errors.decode("utf-8", "replace")):
+            if name not in self.names or "valid UTF-8" not in reason:
+                raise ToolError(f"ruff could not lint a file: {reason[:200]}")
+            skipped.append({"path": self.names[name], "code": "invalid-syntax", "message": reason, "location": {}})
         try:
             items = json.loads(output)
         except ValueError as exc:
@@ -633,7 +644,7 @@ class _Workspace:
             raise ToolError(f"ruff's report is not a list: {output[:200]!r}")
         for item in items:
             item["path"] = self.names[os.path.basename(item["filename"])]
-        return items
+        return items + skipped
 
     def close(self) -> None:
         for process in self.processes.values():
@@ -683,7 +694,7 @@ class _PartialSource(Exception):
 
 
 def _analyse_python(scan: _Scan, path: str, text: str, hits: dict[int, set[str]] | None) -> None:
-    """The AST rules over the file: over the top-level statements that hold a trigger word (`hits`: line -> words),
+    """The AST rules over the file: over the top-level statements that hold a trigger word (`hits`: offset -> words),
     the import statements, and the statements that use an alias those define; or over the whole file (`hits` None,
     or when the parts cannot be analysed alone)."""
     visitor = _PythonVisitor(scan, path)
@@ -711,24 +722,24 @@ _NOT_A_HEAD_RE = re.compile(r"(?:else|elif|except|finally)\b")
 
 
 def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) -> None:
-    starts = [0, *itertools.accumulate(map((1).__add__, map(len, text.split("\n"))))]  # line index -> offset
-    # The parts: from a line that may start a top-level statement to the next. A decorator and the `else:` or
-    # `except:` of a statement stay with it (a part that ends too early would not parse alone).
+    # The parts: from a line that may start a top-level statement to the next (offsets). A decorator and the `else:`
+    # or `except:` of a statement stay with it (a part that ends too early would not parse alone).
     heads = [0]
     decorated = text.startswith("@")
     for match in _LINE_HEAD_RE.finditer(text):
-        if not decorated and not _NOT_A_HEAD_RE.match(text, match.end()):
-            heads.append(bisect.bisect_right(starts, match.end()) - 1)
-        decorated = text.startswith("@", match.end())
-    heads.append(len(starts) - 1)
-    wanted = {bisect.bisect_right(heads, line - 1) - 1 for line, words in hits.items() if words != {"os"}}
+        at = match.end()
+        if not decorated and not _NOT_A_HEAD_RE.match(text, at):
+            heads.append(at)
+        decorated = text.startswith("@", at)
+    heads.append(len(text))
+    wanted = {bisect.bisect_right(heads, at) - 1 for at, words in hits.items() if words != {"os"}}
     done: set[int] = set()
     clean = [0]  # offsets known to be outside every string, sorted
     nodes = _Nodes(visitor)
     followed: set[str] = set()
     while wanted:
         for part in sorted(wanted):
-            begin, end = starts[heads[part]], starts[heads[part + 1]]
+            begin, end = heads[part], heads[part + 1]
             # The part starts a statement only if the text before it is outside strings: checked from the nearest
             # offset known to be so.
             known = clean[bisect.bisect_right(clean, begin) - 1]
@@ -740,7 +751,7 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
                 raise _PartialSource from None
             bisect.insort(clean, begin)
             bisect.insort(clean, end)  # it parsed alone: it ends outside strings
-            nodes.add(tree, heads[part])
+            nodes.add(tree, text.count("\n", 0, begin))
         done |= wanted
         nodes.resolve_aliases()
         follow = {name for name, resolved in visitor.aliases.items() if _alias_matters(resolved)} - followed
@@ -748,10 +759,7 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
         if follow:
             followed |= follow
             uses = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(follow))) + r")\b")
-            for match in uses.finditer(text):
-                part = bisect.bisect_right(heads, bisect.bisect_right(starts, match.start()) - 1) - 1
-                if part not in done:
-                    wanted.add(part)
+            wanted = {bisect.bisect_right(heads, match.start()) - 1 for match in uses.finditer(text)} - done
     nodes.finish()
 
 
@@ -847,7 +855,7 @@ def _scan_python_text(scan: _Scan, path: str, content: bytes) -> tuple[str, bool
     normalized = text if ascii_only else unicodedata.normalize("NFKC", text)
     _scan_scopes_by_text(scan, path, normalized)
     _scan_blobs(scan, path, content, text)
-    if len(content) > MAX_LINE and max(map(len, content.split(b"\n"))) > MAX_LINE:  # bytes: at least the characters
+    if _may_have_long_line(content):
         long_line = LONG_LINE_RE.search(text)
         if long_line:
             scan.add("minified-file", path, _line_of(text, long_line.start()),
@@ -858,9 +866,16 @@ def _scan_python_text(scan: _Scan, path: str, content: bytes) -> tuple[str, bool
     return normalized, whole
 
 
+def _may_have_long_line(content: bytes) -> bool:
+    """False when no line has more than MAX_LINE bytes (so no more characters): such a line covers a whole block of
+    MAX_LINE // 2 bytes aligned on that size, and every such block of the file holds a line end."""
+    step = MAX_LINE // 2
+    return any(content.find(b"\n", start, start + step) < 0 for start in range(0, len(content) - step + 1, step))
+
+
 def _scan_python_ast(scan: _Scan, path: str, content: bytes, text: str, whole: bool,
                      hits: dict[int, set[str]] | None) -> None:
-    """`hits`: the file's trigger words by line (grep); None when unknown (no grep): the file is analysed whole."""
+    """`hits`: the file's trigger words by offset (grep); None when unknown (no grep): the file is analysed whole."""
     if whole or hits is None:
         _analyse_python(scan, path, text, None)
         return
@@ -919,9 +934,12 @@ def _scan_scopes(scan: _Scan) -> None:
                  f"declares {scope} but no call that needs it was found; ask only for what the plugin uses.")
 
 
+_HOMOGLYPHS = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s", "7": "t", "@": "a", "$": "s"})
+_NOT_A_LETTER_RE = re.compile(r"[^a-z]")
+
+
 def _normalize_name(text: str) -> str:
-    table = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s", "7": "t", "@": "a", "$": "s"})
-    return re.sub(r"[^a-z]", "", text.lower().translate(table)).replace("rn", "m").replace("vv", "w")
+    return _NOT_A_LETTER_RE.sub("", text.lower().translate(_HOMOGLYPHS)).replace("rn", "m").replace("vv", "w")
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -1054,7 +1072,8 @@ class _Bandit:
         for issue in issues:
             code = bandit_code(issue["code"])
             if code is None:
-                if not syntax_error:  # one per file: the first error is the one to fix
+                if not syntax_error and not any(f.rule == "syntax-error" and f.file == path
+                                                for f in self.scan.findings):  # one per file: the first to fix
                     syntax_error = True
                     self.scan.add("syntax-error", path, issue["line"],
                                   f"cannot be parsed as Python 3.11 ({issue['message'][:120]}); code that cannot be "

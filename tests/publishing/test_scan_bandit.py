@@ -136,6 +136,7 @@ def _fake_ruff(tmp_path, script: str) -> str:
 
 @pytest.mark.parametrize("script, message", [
     ("echo 'ruff exploded' >&2\nexit 2\n", "ruff exploded"),
+    ("echo 'warning: Failed to lint 0.py: Permission denied' >&2\necho '[]'\n", "Permission denied"),
     ("echo 'not json'\n", "not JSON"),
     ("echo '{\"results\": []}'\n", "not a list"),
     ("kill -9 $$\n", "exit -9"),
@@ -144,6 +145,12 @@ def test_a_failing_ruff_errors_the_scan(tmp_path, monkeypatch, script, message):
     monkeypatch.setattr(scanner, "RUFF_BINARY", _fake_ruff(tmp_path, script))
     code, report = scan_file(tmp_path, build(GOOD_SOURCE))
     assert code == 1 and report["verdict"] == "errored" and message in report["error"]
+
+
+def test_a_file_that_is_not_utf8_is_one_syntax_error(tmp_path):
+    code, report = scan_file(tmp_path, build(files={"latin.py": b"x = '\xff'\n"}))
+    assert code == 1 and report["verdict"] == "rejected"
+    assert [f["rule"] for f in report["findings"] if f["file"] == "latin.py"] == ["syntax-error"]
 
 
 def test_a_missing_ruff_errors_the_scan_unless_bandit_is_skipped(tmp_path, monkeypatch):
