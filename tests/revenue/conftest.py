@@ -1,15 +1,21 @@
 """Fixtures of the revenue tests: paid plugins, buyers, developers with payout accounts, the fake Stripe server."""
 
+import json
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from revenue.models import PayoutAccount
 from tests.factories import DeveloperFactory, PluginFactory, UserFactory
-from tests.revenue.stripe_fake import FakeStripe
+from tests.revenue.stripe_fake import FakeStripe, answer_problems
 
 FAKE_KEY = "sk_test_" + "fakefakefake" * 3
+# Stripe's published example objects (from stripe/openapi), outside the repository: ../shared/stripe/fixtures3.json.
+STRIPE_FIXTURES = Path(os.environ.get(
+    "STRIPE_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"))
 
 
 def paid_plugin(*, model="one_time", price="10.00", currency="USD", developer=None, **pricing):
@@ -55,3 +61,7 @@ def fake_stripe(settings, monkeypatch):
     settings.STRIPE_TEST_SECRET_KEY = FAKE_KEY
     yield server
     server.stop()
+    # Every answer the test got has Stripe's shapes (test_stripe_contract.py requires the fixtures in CI).
+    if STRIPE_FIXTURES.is_file():
+        problems = answer_problems(server, json.loads(STRIPE_FIXTURES.read_text())["resources"])
+        assert not problems, "the fake answered objects Stripe would not:\n" + "\n".join(problems)

@@ -232,10 +232,13 @@ class FakeStripe:
         return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
 
     def create(self, kind: str, params: dict) -> dict:
-        fields = {k: v for k, v in params.items() if k in TEMPLATES[kind] and k != "id"}
+        fields = {k: _typed(TEMPLATES[kind][k], v) for k, v in params.items() if k in TEMPLATES[kind] and k != "id"}
         for key in ("amount", "unit_amount"):
             if key in fields:
                 fields[key] = int(fields[key])
+        if kind == "account":
+            # Requested capabilities are answered with their state, as Stripe does until onboarding completes.
+            fields["capabilities"] = dict.fromkeys(params.get("capabilities", {}), "inactive")
         if kind == "price":
             fields["unit_amount_decimal"] = str(fields.get("unit_amount", 0))
             if "recurring" in params:
@@ -280,6 +283,7 @@ class FakeStripe:
                     status, payload = fake.answer(method, url.path, params)
                     if key and method == "POST" and status < 500:
                         fake.idempotent[(url.path, key)] = (status, payload)
+                record["status"], record["answer"] = status, copy.deepcopy(payload)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -311,16 +315,74 @@ def _matches(obj: dict, params: dict) -> bool:
     return True
 
 
+def _typed(example, value):
+    """A form-encoded value ("true", "42") as the JSON type of the object's field."""
+    if isinstance(example, bool) and isinstance(value, str):
+        return value == "true"
+    if isinstance(example, int) and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
 def _merge(obj: dict, params: dict) -> None:
     for key, value in params.items():
-        if key in ("expand",):
+        if key in ("expand", "proration_behavior"):
             continue
-        if key == "cancel_at_period_end":
-            obj[key] = value == "true"
+        if key == "items" and isinstance(value, list) and isinstance(obj.get(key), dict):
+            # A subscription's items are modified in place, by id: the answer is still Stripe's list object.
+            for change in value:
+                for item in obj[key]["data"]:
+                    if item.get("id") == change.get("id") and "price" in change:
+                        item["price"] = {**item.get("price", {}), "id": change["price"]}
         elif isinstance(value, dict) and isinstance(obj.get(key), dict):
             obj[key].update(value)
         else:
-            obj[key] = value
+            obj[key] = _typed(obj.get(key), value)
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+def shape_problems(ours: dict, theirs: dict, path: str) -> list[str]:
+    """Fields of `ours` that Stripe's object `theirs` lacks or types differently (nullable fields excepted)."""
+    problems = []
+    for key, value in ours.items():
+        if key not in theirs:
+            problems.append(f"{path}.{key}: not a field of Stripe's object")
+            continue
+        expected = theirs[key]
+        if value is None or expected is None:
+            continue  # nullable on one side: Stripe's example and ours may legitimately differ
+        if _kind(value) != _kind(expected):
+            problems.append(f"{path}.{key}: {_kind(value)} here, {_kind(expected)} at Stripe")
+        elif isinstance(value, dict) and key not in ("metadata",):
+            problems.extend(shape_problems(value, expected, f"{path}.{key}"))
+    return problems
+
+
+def answer_problems(fake: FakeStripe, resources: dict) -> list[str]:
+    """Shape problems of every object the fake answered (each item of a list answer too), against Stripe's
+    published objects: what dj-stripe and the gateway really read, not only the templates."""
+    problems = []
+    for record in fake.requests:
+        if record.get("status") != 200:
+            continue
+        answer = record["answer"]
+        objects = answer["data"] if answer.get("object") == "list" else [answer]
+        for obj in objects:
+            where = f"{record['method']} {record['path']} -> {obj.get('object')}"
+            if obj.get("object") not in resources:
+                problems.append(f"{where}: Stripe publishes no such object")
+                continue
+            problems.extend(shape_problems(obj, resources[obj["object"]], where))
+    return problems
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:

@@ -3,7 +3,7 @@ dj-stripe's own view. Assertions are on the recorded requests: amounts, destinat
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -364,3 +364,73 @@ def test_usage_invoice_is_charged_through_a_stripe_invoice(client, fake_stripe, 
     entry = RevenueEntry.objects.get()
     assert (entry.transaction_type, entry.amount, entry.developer_share) == ("usage", Decimal("24.68"),
                                                                             Decimal("17.28"))
+
+
+def test_a_price_change_reaches_a_stripe_subscriber_at_the_renewal_they_were_told(
+    client, fake_stripe, endpoint, buyer, django_capture_on_commit_callbacks, mailoutbox
+):
+    from revenue.models import Subscription
+
+    plugin = paid_plugin(model="subscription", price="4.99", interval="month")
+    body = buy(buyer, plugin).json()
+    old_price = PriceRecord.objects.get(current=True)
+    customer = fake_stripe.add("customer", email=buyer.email)
+    stripe_sub = fake_stripe.add(
+        "subscription", customer=customer["id"], metadata={"subscription_id": body["id"]},
+        items={"object": "list", "has_more": False, "url": "/v1/subscription_items",
+               "data": [{"id": "si_fake_1", "object": "subscription_item", "quantity": 1, "metadata": {},
+                         "price": fake_stripe.objects[old_price.price_ref]}]},
+    )
+    stripe_sub["items"]["data"][0]["subscription"] = stripe_sub["id"]
+    session = next(o for o in fake_stripe.objects.values() if o.get("object") == "checkout.session")
+    session.update(status="complete", payment_status="paid", subscription=stripe_sub["id"], customer=customer["id"])
+    assert deliver(client, endpoint, fake_stripe, "checkout.session.completed", session)[0].status_code == 200
+    start = int(timezone.now().timestamp())
+    month = 2592000
+
+    def renewal(number, period_start):
+        invoice = fake_stripe.add(
+            "invoice", currency="usd", amount_due=499, amount_paid=499, status="paid", customer=customer["id"],
+            subscription=stripe_sub["id"],  # the field of Stripe's older API versions, still read
+            lines={"object": "list", "has_more": False, "url": "/v1/invoices/lines",
+                   "data": [{"id": f"il_fake_{number}", "object": "line_item", "amount": 499, "currency": "usd",
+                             "period": {"start": period_start, "end": period_start + month}}]},
+        )
+        answer, _ = deliver(client, endpoint, fake_stripe, "invoice.paid", invoice)
+        assert answer.status_code == 200, answer.content
+
+    renewal(1, start - 10)
+    subscription = Subscription.objects.get(pk=body["id"])
+    assert subscription.status == "active"
+
+    plugin.pricing = {**plugin.pricing, "price": "6.99"}
+    plugin.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        new_price = revenue_api.pricing_setup(plugin=plugin)
+    subscription.refresh_from_db()
+    # The renewal at the end of the paid period is less than 30 days away: the new price starts a month later.
+    applies = subscription.pending_price_effective_at
+    period_end = datetime.fromtimestamp(start - 10 + month, tz=UTC)
+    assert applies == services.billing_period_end(start=period_end, interval="month", gateway="stripe")
+    assert applies >= timezone.now() + timedelta(days=30)
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [buyer.email]
+
+    def modifies():
+        return [c for c in fake_stripe.calls("POST", f"/v1/subscriptions/{stripe_sub['id']}")
+                if "items" in c["params"]]
+
+    # The renewal paid now is for a period that ends before the new price's date: Stripe keeps the old price.
+    renewal(2, int(applies.timestamp()) - 2 * month)
+    assert modifies() == []
+    # The period paid next ends on that date: Stripe is told now, so that the invoice on that date is at 6.99...
+    renewal(3, int(applies.timestamp()) - month)
+    (call,) = modifies()
+    assert call["params"]["items"] == [{"id": "si_fake_1", "price": new_price.price_ref}]
+    assert call["params"]["proration_behavior"] == "none"
+    subscription.refresh_from_db()
+    assert subscription.price == old_price and subscription.pending_price == new_price
+    # ...and from the period starting on it, the subscription is at the new price.
+    renewal(4, int(applies.timestamp()))
+    subscription.refresh_from_db()
+    assert subscription.price == new_price and subscription.pending_price is None
+    assert fake_stripe.objects[stripe_sub["id"]]["items"]["data"][0]["price"]["id"] == new_price.price_ref

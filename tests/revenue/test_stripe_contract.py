@@ -1,21 +1,19 @@
 """The fake Stripe's objects have Stripe's shapes: every field it answers exists in Stripe's published example of
 that object (../shared/stripe/fixtures3.json, from stripe/openapi) with the same JSON type.
 
+Every answer the fake gives in a test is checked the same way when the fake stops (conftest.fake_stripe).
+
 The fixtures live outside the repository; in CI they must be there (conftest.require fails the test), on a laptop
 without them the test is skipped with a message saying where they are expected.
 """
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from conftest import require
-from tests.revenue.stripe_fake import TEMPLATES
-
-FIXTURES = Path(os.environ.get("STRIPE_FIXTURES", Path(__file__).resolve().parents[3] / "shared" / "stripe"
-                               / "fixtures3.json"))
+from tests.revenue.conftest import STRIPE_FIXTURES as FIXTURES
+from tests.revenue.stripe_fake import TEMPLATES, shape_problems
 
 
 @pytest.fixture(scope="module")
@@ -24,39 +22,13 @@ def stripe_resources():
     return json.loads(FIXTURES.read_text())["resources"]
 
 
-def kind(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
-
-
-def compare(ours: dict, theirs: dict, path: str) -> list[str]:
-    problems = []
-    for key, value in ours.items():
-        if key not in theirs:
-            problems.append(f"{path}.{key}: not a field of Stripe's object")
-            continue
-        expected = theirs[key]
-        if value is None or expected is None:
-            continue  # nullable on one side: Stripe's example and ours may legitimately differ
-        if kind(value) != kind(expected):
-            problems.append(f"{path}.{key}: {kind(value)} here, {kind(expected)} at Stripe")
-        elif isinstance(value, dict) and key not in ("metadata",):
-            problems.extend(compare(value, expected, f"{path}.{key}"))
-    return problems
-
-
 @pytest.mark.parametrize("object_type", sorted(TEMPLATES))
 def test_fake_objects_match_stripes_published_shapes(stripe_resources, object_type):
     assert object_type in stripe_resources, f"Stripe publishes no {object_type} object"
     theirs = stripe_resources[object_type]
     ours = TEMPLATES[object_type]
     assert ours["object"] == theirs["object"]
-    problems = compare(ours, theirs, object_type)
+    problems = shape_problems(ours, theirs, object_type)
     assert not problems, "\n".join(problems)
 
 
