@@ -738,9 +738,10 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
     nodes = _Nodes(visitor)
     followed: set[str] = set()
     while wanted:
-        for part in sorted(wanted):
-            begin, end = heads[part], heads[part + 1]
-            # The part starts a statement only if the text before it is outside strings: checked from the nearest
+        for first, last in _runs(sorted(wanted)):  # neighbouring parts are parsed together
+            visitor.scan.check_deadline()
+            begin, end = heads[first], heads[last + 1]
+            # The parts start a statement only if the text before them is outside strings: checked from the nearest
             # offset known to be so.
             known = clean[bisect.bisect_right(clean, begin) - 1]
             if known != begin and not _OUTSIDE_STRINGS_RE.fullmatch(text, known, begin):
@@ -750,7 +751,7 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 raise _PartialSource from None
             bisect.insort(clean, begin)
-            bisect.insort(clean, end)  # it parsed alone: it ends outside strings
+            bisect.insort(clean, end)  # they parsed alone: they end outside strings
             nodes.add(tree, text.count("\n", 0, begin))
         done |= wanted
         nodes.resolve_aliases()
@@ -761,6 +762,17 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
             uses = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(follow))) + r")\b")
             wanted = {bisect.bisect_right(heads, match.start()) - 1 for match in uses.finditer(text)} - done
     nodes.finish()
+
+
+def _runs(parts: list[int]) -> list[tuple[int, int]]:
+    """[1, 2, 3, 7, 9, 10] -> [(1, 3), (7, 7), (9, 10)]"""
+    runs: list[tuple[int, int]] = []
+    for part in parts:
+        if runs and runs[-1][1] == part - 1:
+            runs[-1] = (runs[-1][0], part)
+        else:
+            runs.append((part, part))
+    return runs
 
 
 class _Nodes:
