@@ -759,6 +759,11 @@ def _ledger_claim(*, period_start: date, cutoff: datetime) -> dict:
         claim = f"WITH claimed AS ({claim}) SELECT payout_id, SUM(developer_share) FROM claimed GROUP BY payout_id"  # noqa: S608
     totals: dict = {}
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The payouts were just inserted: without fresh statistics the planner takes them for a handful and
+            # probes each developer's history through its index (random reads of every page, ~9x slower) instead
+            # of one sequential scan hashed against them.
+            cursor.execute("ANALYZE revenue_payout")
         cursor.execute(claim, [period_start, Payout.Status.PENDING, RevenueEntry.PaymentStatus.SUCCEEDED, cutoff])
         for payout_id, share in cursor.fetchall():
             key = payout_id if isinstance(payout_id, uuid.UUID) else uuid.UUID(str(payout_id))
