@@ -151,18 +151,36 @@ def search_rating_bucket(*, rating_average: Decimal | float, rating_count: int) 
     return "1-2"
 
 
-def _search_document(name: str, tags: list, description: str):
-    """The weighted document (name A, tags B, description C), computed by the database as the row is written."""
+def search_filter_tokens(*, category: str, pricing_model: str, verified: bool, featured: bool) -> list[str]:
+    """The filter tokens of an entry's document (PostgreSQL): the GIN index that finds the words then also applies
+    the category, pricing, verified and featured filters, so a broad query with a filter reads only the rows that
+    pass it. No text the parser makes can start with "~", so no query word ever matches them, and ts_rank, which
+    scores the query's words only, ignores them."""
+    tokens = [f"~category={category}", f"~pricing={pricing_model}", "~verified" if verified else "~unverified"]
+    return [*tokens, "~featured"] if featured else tokens
+
+
+def _search_document(row: dict):
+    """The weighted document (name A, tags B, description C) plus the filter tokens, computed by the database as
+    the row is written."""
     if connection.vendor != "postgresql":
         return None
-    from django.contrib.postgres.search import SearchVector
-    from django.db.models import Value
+    from django.contrib.postgres.search import SearchVector, SearchVectorCombinable, SearchVectorField
+    from django.db.models import Func, Value
 
+    class Tokens(SearchVectorCombinable, Func):
+        function = "array_to_tsvector"  # lexemes as they are: not parsed, not stemmed
+        output_field = SearchVectorField()
+
+    tags = row["tags"]
     words = " ".join(str(tag) for tag in tags) if isinstance(tags, list) else ""
+    tokens = search_filter_tokens(category=row["category"], pricing_model=row["pricing_model"],
+                                  verified=row["verified"], featured=row["featured"])
     return (
-        SearchVector(Value(name or ""), weight="A", config=SEARCH_CONFIG)
+        SearchVector(Value(row["name"] or ""), weight="A", config=SEARCH_CONFIG)
         + SearchVector(Value(words), weight="B", config=SEARCH_CONFIG)
-        + SearchVector(Value(description or ""), weight="C", config=SEARCH_CONFIG)
+        + SearchVector(Value(row["description"] or ""), weight="C", config=SEARCH_CONFIG)
+        + Tokens(Value(tokens))
     )
 
 
@@ -192,7 +210,7 @@ def search_entries_refresh(*, plugin_ids: Iterable[str]) -> None:
             since = row["published_at"] or row["created_at"]
             entries.append(SearchEntry(
                 plugin_id=row["id"],
-                document=_search_document(row["name"], row["tags"], row["description"]),
+                document=_search_document(row),
                 **{name: row[name] for name in _SEARCH_COPIED},
                 rating_bucket=search_rating_bucket(rating_average=row["rating_average"],
                                                    rating_count=row["rating_count"]),

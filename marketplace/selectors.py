@@ -17,12 +17,14 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     Exists,
     ExpressionWrapper,
     F,
     FloatField,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -219,6 +221,19 @@ def _trending(now: float):
     )
 
 
+def _document_has_any(*tokens: str):
+    """`document @@ 'token' | ...`: a filter on the entry's filter tokens (marketplace.catalogue.
+    search_filter_tokens), which the GIN index that matches the words applies in the same scan (PostgreSQL). The
+    tokens are made from the known categories and pricing models only."""
+    from django.contrib.postgres.search import SearchQueryField
+
+    query = " | ".join(f"'{token}'" for token in tokens)
+    return Func(
+        F("document"), Cast(Value(query), SearchQueryField()), template="%(expressions)s", arg_joiner=" @@ ",
+        output_field=BooleanField(),
+    )
+
+
 def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[SearchEntry], object | None]:
     """The search entries matching the query and every filter, and the text-relevance expression (None without a
     query). Entries exist for listed plugins only: nothing else can match.
@@ -235,15 +250,22 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Se
         else:
             annotations, condition, rank = _text_filter_portable(query)
         queryset = queryset.alias(**annotations).filter(condition)
+    tokens = connection.vendor == "postgresql"
     if params.category:
-        queryset = queryset.filter(category=params.category)
+        if tokens and params.category in Category.values:
+            queryset = queryset.filter(_document_has_any(f"~category={params.category}"))
+        else:
+            queryset = queryset.filter(category=params.category)
     for tag in params.tags:
         if connection.vendor == "postgresql":
             queryset = queryset.filter(tags__contains=[tag])
         else:
             queryset = queryset.alias(tags_text=_tags_text()).filter(tags_text__contains=json.dumps(tag))
     if params.pricing:
-        queryset = queryset.filter(pricing_model__in=params.pricing)
+        if tokens and set(params.pricing) <= set(PricingModel.values):
+            queryset = queryset.filter(_document_has_any(*(f"~pricing={model}" for model in params.pricing)))
+        else:
+            queryset = queryset.filter(pricing_model__in=params.pricing)
     if params.price_min is not None:
         queryset = queryset.filter(price__gte=params.price_min)
     if params.price_max is not None:
@@ -251,9 +273,15 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Se
     if params.rating_min is not None:
         queryset = queryset.filter(rating_average__gte=params.rating_min)
     if params.verified is not None:
-        queryset = queryset.filter(verified=params.verified)
+        if tokens:
+            queryset = queryset.filter(_document_has_any("~verified" if params.verified else "~unverified"))
+        else:
+            queryset = queryset.filter(verified=params.verified)
     if params.featured is not None:
-        queryset = queryset.filter(featured=params.featured)
+        if tokens and params.featured:
+            queryset = queryset.filter(_document_has_any("~featured"))
+        else:  # "not featured" is nearly every row: the column, not the index
+            queryset = queryset.filter(featured=params.featured)
     if params.compatible_with:
         key = platform_key(params.compatible_with)
         queryset = queryset.filter(entry_compatible_q(key))

@@ -2,7 +2,8 @@
 
 The plugin rows carry descriptions, JSON documents and URLs: a broad query ("calendar": 10,000 matches ranked and
 counted) read ~10,500 pages of them. The entries hold only what search filters, sorts, ranks and counts, with the
-weighted document (name A, tags B, description C) and the static part of relevance precomputed. On PostgreSQL the
+weighted document (name A, tags B, description C, plus filter tokens that let its GIN index apply the category,
+pricing, verified and featured filters) and the static part of relevance precomputed. On PostgreSQL the
 search indexes move from the plugin table to the entries (GIN on the document, trigram on the name, GIN on the
 tags), and the plugin's generated search_document column of 0003 goes. The backfill copies the catalogue's rules
 (migrations must not change when the app's code does): marketplace.catalogue.search_entries_refresh is the one
@@ -31,13 +32,30 @@ PLUGIN_SEARCH_OBJECTS = [
     "DROP INDEX IF EXISTS plugin_tags_idx",
     "ALTER TABLE marketplace_plugins DROP COLUMN IF EXISTS search_document",
 ]
-DOCUMENT = (
-    "UPDATE marketplace_search_entries AS e SET document = "
+# PostgreSQL backfills in one statement (rows written once: no dead copy of each left behind by a second pass).
+INSERT_ENTRIES = (
+    "INSERT INTO marketplace_search_entries (plugin_id, document, name, category, tags, pricing_model, price, "
+    "rating_average, rating_count, rating_bucket, downloads, verified, featured, published_at, created_at, "
+    "published_epoch, static_boost, min_platform_key, max_platform_key, platform_gapless) "
+    "SELECT p.id, "
     "setweight(to_tsvector('english'::regconfig, COALESCE(p.name, '')), 'A') || "
     "setweight(to_tsvector('english'::regconfig, COALESCE((SELECT string_agg(t.value, ' ') "
-    "FROM jsonb_array_elements_text(p.tags) AS t(value)), '')), 'B') || "
-    "setweight(to_tsvector('english'::regconfig, COALESCE(p.description, '')), 'C') "
-    "FROM marketplace_plugins AS p WHERE p.id = e.plugin_id"
+    "FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(p.tags) = 'array' THEN p.tags ELSE '[]' END) "
+    "AS t(value)), '')), 'B') || "
+    "setweight(to_tsvector('english'::regconfig, COALESCE(p.description, '')), 'C') || "
+    # The filter tokens (marketplace.catalogue.search_filter_tokens).
+    "array_to_tsvector(ARRAY['~category=' || p.category, '~pricing=' || p.pricing_model, "
+    "CASE WHEN p.verified THEN '~verified' ELSE '~unverified' END] "
+    "|| CASE WHEN p.featured THEN ARRAY['~featured'] ELSE ARRAY[]::text[] END), "
+    "p.name, p.category, p.tags, p.pricing_model, p.price, p.rating_average, p.rating_count, "
+    "CASE WHEN p.rating_count = 0 THEN 'unrated' WHEN p.rating_average >= 4 THEN '4-5' "
+    "WHEN p.rating_average >= 3 THEN '3-4' WHEN p.rating_average >= 2 THEN '2-3' ELSE '1-2' END, "
+    "p.downloads, p.verified, p.featured, p.published_at, p.created_at, "
+    "date_part('epoch', COALESCE(p.published_at, p.created_at)), "
+    "(1.0 + 0.4 * p.rating_average::float8 / 5.0 "
+    "+ 0.4 * LEAST(ln(p.downloads + 1.0) / ln(1000001.0), 1.0)::float8) * CASE WHEN p.verified THEN 1.0 ELSE 0.5 END, "
+    "p.listed_min_platform_key, p.listed_max_platform_key, p.listed_platform_gapless "
+    "FROM marketplace_plugins AS p WHERE p.listed"
 )
 BATCH = 2000
 
@@ -60,6 +78,9 @@ def _boost(average, downloads, verified):
 
 
 def backfill(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(INSERT_ENTRIES)
+        return
     plugin_model = apps.get_model("marketplace", "Plugin")
     entry_model = apps.get_model("marketplace", "SearchEntry")
     copied = ("name", "category", "tags", "pricing_model", "price", "rating_average", "rating_count", "downloads",
@@ -82,8 +103,6 @@ def backfill(apps, schema_editor):
             batch = []
     if batch:
         entry_model.objects.bulk_create(batch)
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DOCUMENT)
 
 
 def forwards(apps, schema_editor):

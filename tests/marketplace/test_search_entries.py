@@ -164,6 +164,7 @@ def test_migration_backfills_the_same_entries_as_the_catalogue_writes():
     add_version(gappy, "2.0.0", min_platform="3.0.0")
     add_version(PluginFactory(id="never-listed"), status=PluginVersion.Status.REJECTED)
     written = {entry.pk: _copied(entry) for entry in SearchEntry.objects.all()}
+    documents = dict(SearchEntry.objects.values_list("plugin_id", "document"))
     assert sorted(written) == ["one", "two"]
     SearchEntry.objects.all().delete()  # as right after the table is created
 
@@ -171,8 +172,12 @@ def test_migration_backfills_the_same_entries_as_the_catalogue_writes():
     backfill.backfill(django_apps, editor)
 
     assert {entry.pk: _copied(entry) for entry in SearchEntry.objects.all()} == written
+    assert dict(SearchEntry.objects.values_list("plugin_id", "document")) == documents  # None on SQLite
     assert ids(query="rubric") == ["two"] and ids(query="ai") == ["one"]
     assert sorted(ids(compatible_with="2.4.0")) == ["one"]
+    # The filters (which PostgreSQL answers from the document's filter tokens) see the backfilled entries too.
+    assert ids(verified="false", featured="true", pricing="free", category="assessment") == ["one"]
+    assert ids(verified="true", featured="false") == ["two"]
 
 
 # --- concurrent writers ---------------------------------------------------------------------------------------------
