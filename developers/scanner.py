@@ -682,6 +682,10 @@ _ALIASED_CALLS = frozenset(DANGEROUS_CALLS) | {"__import__", "importlib.import_m
     INTROSPECTION_CALLS
 
 
+# Passes over the assignments until the aliases settle (each pass follows a chain one step further back), at most.
+_ALIAS_PASSES = 10
+
+
 def _alias_matters(resolved: str) -> bool:
     return (resolved in _ALIASED_CALLS or resolved.split(".")[0] in DANGEROUS_MODULES
             or resolved.startswith(tuple(DANGEROUS_CALL_PREFIXES))
@@ -737,7 +741,11 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
     clean = [0]  # offsets known to be outside every string, sorted
     nodes = _Nodes(visitor)
     followed: set[str] = set()
+    rounds = 0
     while wanted:
+        rounds += 1
+        if rounds > _ALIAS_PASSES:
+            raise _PartialSource  # a long chain of aliases: the whole file (bounded the same way) is cheaper
         for first, last in _runs(sorted(wanted)):  # neighbouring parts are parsed together
             visitor.scan.check_deadline()
             begin, end = heads[first], heads[last + 1]
@@ -803,7 +811,7 @@ class _Nodes:
             visitor.line_offset = offset
             (visitor.visit_Import if type(node) is ast.Import else visitor.visit_ImportFrom)(node)
         self.imports = []  # each import is looked at once (it may be a finding)
-        for _ in range(len(self.assigns) + 1):  # an alias may be copied before the statement that defines it
+        for _ in range(_ALIAS_PASSES):  # an alias may be copied before the statement that defines it
             before = dict(visitor.aliases)
             for node, _offset in self.assigns:
                 visitor.visit_Assign(node)
