@@ -102,3 +102,15 @@ def test_secrets_in_any_case_and_any_file_are_found(tmp_path, secret):
     for name in ("settings.py", "config/.env", "notes"):
         code, report = scan_file(tmp_path, build(files={name: secret}), "--no-bandit")
         assert code == 1 and ("secret", name) in {(f["rule"], f["file"]) for f in report["findings"]}, name
+
+
+def test_a_long_chain_of_aliases_is_followed_forward_and_cannot_stall_the_scan(tmp_path, settings):
+    forward = "import os\nlink0 = os.system\n" + "".join(f"link{i} = link{i - 1}\n\n" for i in range(1, 40)) + \
+        "link39('id')\n"
+    code, report = scan_file(tmp_path, build(files={"helper.py": forward}), "--no-bandit")
+    assert ("dangerous-call", 81) in {(f["rule"], f["line"]) for f in report["findings"] if f["file"] == "helper.py"}
+    # Thousands of aliases, each defined after the one it copies: followed a bounded number of steps back, in time.
+    settings.SCAN_TIMEOUT_SECONDS = 20
+    backward = "import os\n" + "".join(f"a{i} = a{i + 1}\n\n" for i in range(3000)) + "a3000 = os.system\na0('id')\n"
+    code, report = scan_file(tmp_path, build(files={"helper.py": backward}), "--no-bandit")
+    assert report["verdict"] != "errored", report["error"]
