@@ -256,7 +256,7 @@ def main() -> None:
         volume = "with its quota volume mounted" if volumes.supported() else "no quota volume on this host"
         bare = bare_spawn(args.cold)
         b50 = statistics.median(bare)
-        spares = settings.SANDBOX_SPARES if hasattr(get_backend(), "spawn_spare") else 0
+        spares = settings.SANDBOX_SPARES if getattr(get_backend(), "spares_supported", lambda: False)() else 0
         figures = [(f"cold start, a spare ready (SANDBOX_SPARES={spares})", spares)] if spares else []
         figures.append(("cold start, no spare ready (spares exhausted)", 0))
         for label, count in figures:

@@ -132,8 +132,9 @@ class SandboxBackend(Protocol):
     def spawn(self, spec: WorkerSpec) -> WorkerProcess:
         """Start a worker that speaks the worker protocol on its stdin/stdout."""
 
-    # Optional, for spare workers (runtime.sandbox.pool.SparePool): spawn_spare() -> WorkerProcess boots a worker of no
-    # installation yet; assign(spare, spec) -> WorkerProcess | None gives it to one installation, or None if it cannot.
+    # Optional, for spare workers (runtime.sandbox.pool.SparePool): spares_supported() -> bool; spawn_spare() ->
+    # WorkerProcess boots a worker of no installation yet; assign(spare, spec) -> WorkerProcess | None gives it to one
+    # installation, or None if it cannot.
 
 
 def popen_kill_group(proc: subprocess.Popen) -> None:

@@ -409,6 +409,9 @@ class BubblewrapBackend:
                 slot.remove()
             raise
 
+    def spares_supported(self) -> bool:
+        return slots.supported()
+
     def spawn_spare(self) -> BubblewrapProcess:
         """Start a worker for no installation yet: bwrap, the interpreter, rlimits, seccomp and the worker's imports,
         all done ahead; its /plugin and /data are empty until `assign` gives it to exactly one installation. It has

@@ -56,7 +56,7 @@ class SparePool:
     """Pre-booted workers of no installation yet, kept at `count` by one thread that lives as long as the pool (bwrap
     dies with the THREAD that started it, --die-with-parent: a short-lived thread would take its spares along)."""
 
-    RETRY_SECONDS = 5.0
+    RETRY_SECONDS = (1.0, 60.0)  # after a failed boot, wait this long, doubling up to the second figure
 
     def __init__(self, backend, count: int):
         self.backend = backend
@@ -96,6 +96,7 @@ class SparePool:
             self._thread.join(timeout=15)  # a spare booting now is killed by the thread itself
 
     def _keep_filled(self) -> None:
+        retry = self.RETRY_SECONDS[0]
         while True:
             with self._cond:
                 while not self._closed and len(self._ready) >= self.count:
@@ -105,10 +106,12 @@ class SparePool:
             try:
                 spare = self.backend.spawn_spare()
             except Exception as exc:  # noqa: BLE001 - keep the thread (and the workers it started) alive
-                logger.warning("could not boot a spare sandbox worker: %s", exc)
+                logger.warning("could not boot a spare sandbox worker (next try in %.0f s): %s", retry, exc)
                 with self._cond:
-                    self._cond.wait(self.RETRY_SECONDS)
+                    self._cond.wait(retry)
+                retry = min(retry * 2, self.RETRY_SECONDS[1])
                 continue
+            retry = self.RETRY_SECONDS[0]
             with self._cond:
                 if self._closed:
                     spare.kill_all()
@@ -123,7 +126,8 @@ class WorkerPool:
         self.size = max(1, size)
         self._workers: OrderedDict[str, PooledWorker] = OrderedDict()
         self._lock = threading.Lock()
-        self.spares = SparePool(backend, spares) if spares > 0 and hasattr(backend, "spawn_spare") else None
+        can_spare = getattr(backend, "spares_supported", lambda: False)
+        self.spares = SparePool(backend, spares) if spares > 0 and can_spare() else None
 
     def _spawn(self, spec: WorkerSpec, generation: str) -> PooledWorker:
         # The data volume is mounted only until the worker is up: its mount namespace then holds it.

@@ -9,7 +9,6 @@ import pytest
 
 from runtime import services
 from runtime.invocation import generation_of, worker_spec
-from runtime.sandbox import slots
 from runtime.sandbox.base import SandboxUnavailable
 from runtime.sandbox.bubblewrap import BubblewrapBackend
 from runtime.sandbox.pool import WorkerPool, get_backend
@@ -146,7 +145,7 @@ def _exited(process):
 
 def test_a_spare_goes_to_one_new_installation_once_and_carries_nothing_between_tenants(sandbox, make_version,
                                                                                       install):
-    if not hasattr(get_backend(), "spawn_spare") or not slots.supported():
+    if not getattr(get_backend(), "spares_supported", lambda: False)():
         pytest.skip("spare workers need a root host (mount slots)")
     version_a = make_version(TENANT_SOURCE, plugin_id="tenant-a")
     version_b = make_version(TENANT_SOURCE.replace('MARK = "A"', 'MARK = "B"'), plugin_id="tenant-b")
@@ -179,7 +178,7 @@ def test_a_spare_goes_to_one_new_installation_once_and_carries_nothing_between_t
 def test_a_spare_that_cannot_take_an_installations_limits_is_killed_not_reused(sandbox, make_version, install):
     """A /tmp size is fixed when the sandbox starts: an installation with a smaller one gets a fresh worker, and the
     spare it could not use is thrown away rather than kept for someone else."""
-    if not hasattr(get_backend(), "spawn_spare") or not slots.supported():
+    if not getattr(get_backend(), "spares_supported", lambda: False)():
         pytest.skip("spare workers need a root host (mount slots)")
     version = make_version(TENANT_SOURCE)
     installation = install(version, limits={"tmp_mb": 4})
