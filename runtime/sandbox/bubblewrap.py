@@ -3,11 +3,13 @@
 Layout inside: /usr (read-only, the system Python and libseccomp), /plugin (the package, read-only), /data (this
 installation's data directory), /tmp (a size-limited tmpfs), /sandbox (the boot script and the SDK, read-only),
 a fresh /proc and a minimal /dev. uid/gid 65534 inside, which is an unprivileged host user outside (never root): the
-host does the privileged set-up (cgroups, the data volume's mount, ownership of the data directory) and then starts
-bwrap through `setpriv` as that user. bwrap itself starts with an empty environment (its pid-1 helper would otherwise
-expose the host's environment in /proc/1/environ). The boot script then sets rlimits and loads the seccomp filter
-before any plugin code runs. Where the host allows it (cgroup v1 controllers writable), each worker also gets its
-own memory, pids and cpu (50% of one core) cgroup.
+host does the privileged set-up (cgroups, the data volume's mount, ownership, the mount slot that presents code and
+data to bwrap: runtime.sandbox.slots) and then starts bwrap through `setpriv` as that user. bwrap itself starts with
+an empty environment (its pid-1 helper would otherwise expose the host's environment in /proc/1/environ). The boot
+script then sets rlimits and loads the seccomp filter before any plugin code runs. Where the host allows it (cgroup
+v1 controllers writable), each worker also gets its own memory, pids and cpu (50% of one core) cgroup.
+
+`spawn_spare` boots the same sandbox for no installation yet and `assign` later gives it to one (see pool.SparePool).
 """
 
 from __future__ import annotations
