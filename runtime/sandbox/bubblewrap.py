@@ -346,11 +346,11 @@ class BubblewrapBackend:
         if not any(Path(d, "libseccomp.so.2").exists() for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib",
                                                                   "/usr/lib/aarch64-linux-gnu", "/usr/lib64")):
             raise SandboxUnavailable("libseccomp2 is missing; the sandbox cannot load its system-call filter")
-        self.launcher()
+        launcher = self.launcher()  # refuses to run bwrap as root
         cls = type(self)
         if cls._probed is None:
             try:
-                proc = subprocess.run(self.launcher() + self._bwrap_args(None, None, tmp_mb=1) + ["/usr/bin/true"],
+                proc = subprocess.run(launcher + self._bwrap_args(None, None, tmp_mb=1) + ["/usr/bin/true"],
                                       env={"PATH": "/usr/bin"}, capture_output=True, timeout=10)
                 cls._probed = proc.returncode == 0
                 cls._probe_error = proc.stderr.decode(errors="replace")[:300]
