@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.search import SearchVector, SearchVectorCombinable, SearchVectorField
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from aisquare_plugin_sdk.manifest import Version
@@ -151,6 +152,13 @@ def search_rating_bucket(*, rating_average: Decimal | float, rating_count: int) 
     return "1-2"
 
 
+class _Lexemes(SearchVectorCombinable, Func):
+    """A tsvector of these lexemes as they are: not parsed, not stemmed (PostgreSQL's array_to_tsvector)."""
+
+    function = "array_to_tsvector"
+    output_field = SearchVectorField()
+
+
 def search_filter_tokens(*, category: str, pricing_model: str, verified: bool, featured: bool) -> list[str]:
     """The filter tokens of an entry's document (PostgreSQL): the GIN index that finds the words then also applies
     the category, pricing, verified and featured filters, so a broad query with a filter reads only the rows that
@@ -165,13 +173,6 @@ def _search_document(row: dict):
     the row is written."""
     if connection.vendor != "postgresql":
         return None
-    from django.contrib.postgres.search import SearchVector, SearchVectorCombinable, SearchVectorField
-    from django.db.models import Func, Value
-
-    class Tokens(SearchVectorCombinable, Func):
-        function = "array_to_tsvector"  # lexemes as they are: not parsed, not stemmed
-        output_field = SearchVectorField()
-
     tags = row["tags"]
     words = " ".join(str(tag) for tag in tags) if isinstance(tags, list) else ""
     tokens = search_filter_tokens(category=row["category"], pricing_model=row["pricing_model"],
@@ -180,7 +181,7 @@ def _search_document(row: dict):
         SearchVector(Value(row["name"] or ""), weight="A", config=SEARCH_CONFIG)
         + SearchVector(Value(words), weight="B", config=SEARCH_CONFIG)
         + SearchVector(Value(row["description"] or ""), weight="C", config=SEARCH_CONFIG)
-        + Tokens(Value(tokens))
+        + _Lexemes(Value(tokens))
     )
 
 

@@ -243,26 +243,28 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Se
     """
     queryset = SearchEntry.objects.all()
     rank = None
+    postgres = connection.vendor == "postgresql"
     query = params.query.strip()
     if query:
-        if connection.vendor == "postgresql":
+        if postgres:
             annotations, condition, rank = _text_filter_postgres(query, fuzzy=fuzzy)
         else:
             annotations, condition, rank = _text_filter_portable(query)
         queryset = queryset.alias(**annotations).filter(condition)
-    tokens = connection.vendor == "postgresql"
+    # PostgreSQL applies the category, pricing, verified and featured filters through the document's filter
+    # tokens (in the GIN scan that finds the words); SQLite on the columns.
     if params.category:
-        if tokens and params.category in Category.values:
+        if postgres and params.category in Category.values:
             queryset = queryset.filter(_document_has_any(f"~category={params.category}"))
         else:
             queryset = queryset.filter(category=params.category)
     for tag in params.tags:
-        if connection.vendor == "postgresql":
+        if postgres:
             queryset = queryset.filter(tags__contains=[tag])
         else:
             queryset = queryset.alias(tags_text=_tags_text()).filter(tags_text__contains=json.dumps(tag))
     if params.pricing:
-        if tokens and set(params.pricing) <= set(PricingModel.values):
+        if postgres and set(params.pricing) <= set(PricingModel.values):
             queryset = queryset.filter(_document_has_any(*(f"~pricing={model}" for model in params.pricing)))
         else:
             queryset = queryset.filter(pricing_model__in=params.pricing)
@@ -273,12 +275,12 @@ def _filtered(params: SearchParams, *, fuzzy: bool = False) -> tuple[QuerySet[Se
     if params.rating_min is not None:
         queryset = queryset.filter(rating_average__gte=params.rating_min)
     if params.verified is not None:
-        if tokens:
+        if postgres:
             queryset = queryset.filter(_document_has_any("~verified" if params.verified else "~unverified"))
         else:
             queryset = queryset.filter(verified=params.verified)
     if params.featured is not None:
-        if tokens and params.featured:
+        if postgres and params.featured:
             queryset = queryset.filter(_document_has_any("~featured"))
         else:  # "not featured" is nearly every row: the column, not the index
             queryset = queryset.filter(featured=params.featured)
