@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.postgres.search import SearchVector, SearchVectorCombinable, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Func, Value
+from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from aisquare_plugin_sdk.manifest import Version
@@ -152,13 +153,6 @@ def search_rating_bucket(*, rating_average: Decimal | float, rating_count: int) 
     return "1-2"
 
 
-class _Lexemes(SearchVectorCombinable, Func):
-    """A tsvector of these lexemes as they are: not parsed, not stemmed (PostgreSQL's array_to_tsvector)."""
-
-    function = "array_to_tsvector"
-    output_field = SearchVectorField()
-
-
 def search_filter_tokens(*, category: str, pricing_model: str, verified: bool, featured: bool) -> list[str]:
     """The filter tokens of an entry's document (PostgreSQL): the GIN index that finds the words then also applies
     the category, pricing, verified and featured filters, so a broad query with a filter reads only the rows that
@@ -168,21 +162,25 @@ def search_filter_tokens(*, category: str, pricing_model: str, verified: bool, f
     return [*tokens, "~featured"] if featured else tokens
 
 
+# The weighted document (name A, tags B, description C) and the filter tokens (array_to_tsvector: lexemes as they
+# are, not parsed or stemmed). Migration 0007 writes the same from SQL.
+_DOCUMENT_SQL = (
+    "setweight(to_tsvector(%s::regconfig, %s), 'A') || setweight(to_tsvector(%s::regconfig, %s), 'B') || "
+    "setweight(to_tsvector(%s::regconfig, %s), 'C') || array_to_tsvector(%s::text[])"
+)
+
+
 def _search_document(row: dict):
-    """The weighted document (name A, tags B, description C) plus the filter tokens, computed by the database as
-    the row is written."""
+    """The entry's document, computed by the database as the row is written (PostgreSQL; None elsewhere)."""
     if connection.vendor != "postgresql":
         return None
     tags = row["tags"]
     words = " ".join(str(tag) for tag in tags) if isinstance(tags, list) else ""
     tokens = search_filter_tokens(category=row["category"], pricing_model=row["pricing_model"],
                                   verified=row["verified"], featured=row["featured"])
-    return (
-        SearchVector(Value(row["name"] or ""), weight="A", config=SEARCH_CONFIG)
-        + SearchVector(Value(words), weight="B", config=SEARCH_CONFIG)
-        + SearchVector(Value(row["description"] or ""), weight="C", config=SEARCH_CONFIG)
-        + _Lexemes(Value(tokens))
-    )
+    values = [SEARCH_CONFIG, row["name"] or "", SEARCH_CONFIG, words, SEARCH_CONFIG, row["description"] or "", tokens]
+    # A constant statement; every value is bound.
+    return RawSQL(_DOCUMENT_SQL, values, output_field=SearchVectorField())  # noqa: S611
 
 
 def search_entries_refresh(*, plugin_ids: Iterable[str]) -> None:
