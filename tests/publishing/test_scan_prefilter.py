@@ -114,3 +114,13 @@ def test_a_long_chain_of_aliases_is_followed_forward_and_cannot_stall_the_scan(t
     backward = "import os\n" + "".join(f"a{i} = a{i + 1}\n\n" for i in range(3000)) + "a3000 = os.system\na0('id')\n"
     code, report = scan_file(tmp_path, build(files={"helper.py": backward}), "--no-bandit")
     assert report["verdict"] != "errored", report["error"]
+
+
+def test_a_failing_grep_errors_the_scan(tmp_path, monkeypatch):
+    # Without grep every file is analysed whole (slower, as sound); a grep that fails must not pass anything.
+    failing = tmp_path / "grep"
+    failing.write_text("#!/bin/sh\necho 'grep: out of memory' >&2\nexit 2\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(scanner, "GREP_BINARY", str(failing))
+    code, report = scan_file(tmp_path, build(GOOD_SOURCE), "--no-bandit")
+    assert code == 1 and report["verdict"] == "errored" and "out of memory" in report["error"]
