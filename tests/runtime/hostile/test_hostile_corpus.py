@@ -289,3 +289,45 @@ def test_the_plugin_process_is_not_root_on_the_host(bubblewrap_sandbox, make_ver
     assert _invoke(attacker, "add", 1, 2)["value"] == 3
     fresh = get_pool()._workers[str(attacker.pk)].connection.process.pid
     assert _host_ids(fresh)["Uid"] == [expected[0]] * 4
+
+
+SPARE_ATTACKS = [("raw_fork", {"forbidden_syscall"}), ("exec_shell", {"exec"}), ("raw_mount", {"forbidden_syscall"}),
+                 ("raw_unshare", {"forbidden_syscall"}), ("allocate_2gb", {"memory"}),
+                 ("fill_disk_many_files", {"disk"}), ("connect_test_net", {"network"}), ("kill_host", {"signal"})]
+
+
+def test_a_worker_that_was_a_spare_holds_like_any_other(bubblewrap_sandbox, make_version, install, settings):
+    """Every cold start here is served by a pre-booted spare (the host keeps them): the attacks of each class are
+    stopped with the same reasons, the neighbour's data stays out of reach, and both keep working."""
+    from runtime.sandbox.pool import get_pool
+
+    settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, **TIGHT}
+    spares = get_pool().spares
+    if spares is None:
+        pytest.skip("this host keeps no spare workers (they need a root host with mount slots)")
+
+    def served_by_a_spare(make):
+        assert spares.wait_ready()
+        booted = {spare.pid for spare in spares._ready}
+        installation = make()
+        assert get_pool()._workers[str(installation.pk)].connection.process.pid in booted
+        return installation
+
+    neighbour = served_by_a_spare(lambda: install(make_version(
+        "def keep(v):\n    open('/data/secret.txt', 'w').write(v)\n    return v\n\ndef add(a, b):\n    return a + b\n",
+        plugin_id="neighbour"), user=UserFactory()))
+    assert _invoke(neighbour, "keep", "neighbour-secret")["value"] == "neighbour-secret"
+    attacker = served_by_a_spare(lambda: install(make_version(ATTACKS, plugin_id="hostile")))
+    found = _invoke(attacker, "read_files", [str(data_dir_for(neighbour.pk) / "secret.txt"),
+                                             f"/data/../{neighbour.pk}/secret.txt", "/etc/shadow"])["value"]
+    assert all(value.startswith("error:") for value in found.values()), found
+    assert _invoke(attacker, "list_dir", "/data")["value"] == []
+    for attack, reasons in SPARE_ATTACKS:
+        get_pool().discard(str(attacker.pk))  # each attack starts cold, in a spare
+        assert spares.wait_ready()
+        booted = {spare.pid for spare in spares._ready}
+        with pytest.raises(ServiceError) as info:
+            _invoke(attacker, attack)
+        assert info.value.code in reasons, f"{attack}: {info.value.code}: {info.value.message}"
+        assert booted - {spare.pid for spare in spares._ready}, f"{attack} did not run in a spare"
+        _still_fine(attacker, neighbour)
