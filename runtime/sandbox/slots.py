@@ -89,7 +89,7 @@ def supported() -> bool:
         _root()
         probe = MountSlot.create("probe")
         try:
-            _attach_clone(SLOT_ROOT, probe.plugin, CODE_ATTRS)
+            _attach_clone(probe.data, probe.plugin, CODE_ATTRS)
         finally:
             probe.release()
             probe.remove()
