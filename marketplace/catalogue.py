@@ -129,8 +129,8 @@ def _listing_state_write(plugin: Plugin) -> Plugin:
 # The text search configuration of the document (marketplace.selectors queries with the same one).
 SEARCH_CONFIG = "english"
 # Plugin columns copied as they are into its search entry.
-_SEARCH_COPIED = ("name", "category", "tags", "pricing_model", "price", "rating_average", "rating_count",
-                  "downloads", "verified", "featured", "published_at", "created_at")
+_SEARCH_COPIED = ("name", "category", "pricing_model", "price", "rating_average", "rating_count", "downloads",
+                  "verified", "featured", "published_at", "created_at")
 _SEARCH_BATCH = 2000
 
 
@@ -196,7 +196,7 @@ def search_entries_refresh(*, plugin_ids: Iterable[str]) -> None:
         batch = ids[start:start + _SEARCH_BATCH]
         rows = list(
             Plugin.objects.filter(pk__in=batch, listed=True).values(
-                "id", *_SEARCH_COPIED, "description", "listed_min_platform_key", "listed_max_platform_key",
+                "id", *_SEARCH_COPIED, "tags", "description", "listed_min_platform_key", "listed_max_platform_key",
                 "listed_platform_gapless",
             )
         )
@@ -211,6 +211,7 @@ def search_entries_refresh(*, plugin_ids: Iterable[str]) -> None:
                 plugin_id=row["id"],
                 document=_search_document(row),
                 **{name: row[name] for name in _SEARCH_COPIED},
+                tags=[str(tag) for tag in row["tags"]] if isinstance(row["tags"], list) else [],
                 rating_bucket=search_rating_bucket(rating_average=row["rating_average"],
                                                    rating_count=row["rating_count"]),
                 published_epoch=since.timestamp(),

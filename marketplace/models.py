@@ -172,6 +172,24 @@ class SearchDocumentField(SearchVectorField):
         return "tsvector" if connection.vendor == "postgresql" else "text"
 
 
+class TagListField(models.JSONField):
+    """A list of tags: text[] on PostgreSQL, where expanding it for the tags facet costs half what expanding a jsonb
+    array does; a JSON list elsewhere."""
+
+    def db_type(self, connection):
+        return "text[]" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if connection.vendor == "postgresql":
+            return None if value is None else [str(tag) for tag in value]
+        return super().get_db_prep_value(value, connection, prepared)
+
+    def from_db_value(self, value, expression, connection):
+        if isinstance(value, list):  # text[] from PostgreSQL
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class SearchEntry(models.Model):
     """The search's row of a listed plugin: only what search filters, sorts, ranks and counts, so that a broad query
     reads narrow rows (a listing row carries the description, JSON documents and URLs: five times as wide).
@@ -187,7 +205,7 @@ class SearchEntry(models.Model):
     document = SearchDocumentField(null=True, blank=True, editable=False)
     name = models.CharField(max_length=255)
     category = models.CharField(max_length=50, choices=Category.choices)
-    tags = models.JSONField(default=list, blank=True)
+    tags = TagListField(default=list, blank=True)
     pricing_model = models.CharField(max_length=20, choices=PricingModel.choices)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     rating_average = models.DecimalField(max_digits=3, decimal_places=2)

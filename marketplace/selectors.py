@@ -335,10 +335,10 @@ def _page_and_facets(queryset: QuerySet[SearchEntry], rank, params: SearchParams
         .query.sql_with_params()
     )
     if connection.vendor == "postgresql":
-        # The tags are expanded in the select list (a ProjectSet streaming each row's elements), not by a lateral
-        # function scan, which builds a tuplestore per row: about 10% cheaper on 10,000 matches.
+        # The tags (text[]) are expanded in the select list (a ProjectSet streaming each row's elements), not by a
+        # lateral function scan, which builds a tuplestore per row: about 10% cheaper on 10,000 matches.
         materialized = "MATERIALIZED "
-        tag_values = "SELECT jsonb_array_elements_text(m.tags) AS value FROM m"
+        tag_values = "SELECT unnest(m.tags) AS value FROM m"
         # The three scalar facets in one pass over the matches (the columns are NOT NULL: GROUPING says which).
         scalar_facets = (
             "SELECT CASE WHEN GROUPING(m.category) = 0 THEN 'category' WHEN GROUPING(m.pricing_model) = 0 "

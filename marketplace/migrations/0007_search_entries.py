@@ -24,7 +24,7 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS search_entry_document_idx ON marketplace_search_entries USING gin (document)",
     "CREATE INDEX IF NOT EXISTS search_entry_name_trgm_idx ON marketplace_search_entries "
     "USING gin (name gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS search_entry_tags_idx ON marketplace_search_entries USING gin (tags jsonb_path_ops)",
+    "CREATE INDEX IF NOT EXISTS search_entry_tags_idx ON marketplace_search_entries USING gin (tags)",
 ]
 PLUGIN_SEARCH_OBJECTS = [
     "DROP INDEX IF EXISTS plugin_search_document_idx",
@@ -47,7 +47,8 @@ INSERT_ENTRIES = (
     "array_to_tsvector(ARRAY['~category=' || p.category, '~pricing=' || p.pricing_model, "
     "CASE WHEN p.verified THEN '~verified' ELSE '~unverified' END] "
     "|| CASE WHEN p.featured THEN ARRAY['~featured'] ELSE ARRAY[]::text[] END), "
-    "p.name, p.category, p.tags, p.pricing_model, p.price, p.rating_average, p.rating_count, "
+    "p.name, p.category, ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(p.tags) = 'array' "
+    "THEN p.tags ELSE '[]' END)), p.pricing_model, p.price, p.rating_average, p.rating_count, "
     "CASE WHEN p.rating_count = 0 THEN 'unrated' WHEN p.rating_average >= 4 THEN '4-5' "
     "WHEN p.rating_average >= 3 THEN '3-4' WHEN p.rating_average >= 2 THEN '2-3' ELSE '1-2' END, "
     "p.downloads, p.verified, p.featured, p.published_at, p.created_at, "
@@ -137,7 +138,7 @@ class Migration(migrations.Migration):
                 ('document', marketplace.models.SearchDocumentField(blank=True, editable=False, null=True)),
                 ('name', models.CharField(max_length=255)),
                 ('category', models.CharField(choices=[('assessment', 'Assessment'), ('content', 'Content'), ('analytics', 'Analytics'), ('integration', 'Integration'), ('ui_theme', 'UI theme'), ('language', 'Language'), ('accessibility', 'Accessibility'), ('productivity', 'Productivity'), ('communication', 'Communication'), ('gamification', 'Gamification')], max_length=50)),
-                ('tags', models.JSONField(blank=True, default=list)),
+                ('tags', marketplace.models.TagListField(blank=True, default=list)),
                 ('pricing_model', models.CharField(choices=[('free', 'Free'), ('one_time', 'One-time purchase'), ('subscription', 'Subscription'), ('usage_based', 'Usage-based')], max_length=20)),
                 ('price', models.DecimalField(decimal_places=2, max_digits=10)),
                 ('rating_average', models.DecimalField(decimal_places=2, max_digits=3)),
