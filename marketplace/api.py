@@ -5,7 +5,8 @@ from marketplace.cache import invalidate_catalogue_caches  # noqa: F401
 
 # The catalogue's write services, used by the publishing pipeline (issue 5): register an id, create a version,
 # move it through the pipeline, publish on approval, yank, edit the listing, feature it. listing_state_refresh
-# recomputes a plugin's `listed` columns from its approved versions (for code that writes versions directly: seeding).
+# recomputes a plugin's `listed` columns from its approved versions, and its search entry from its row (for code that
+# writes plugins or versions directly: seeding).
 from marketplace.catalogue import (  # noqa: E402,F401
     LISTING_FIELDS,
     listing_state_refresh,

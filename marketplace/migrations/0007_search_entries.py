@@ -12,6 +12,7 @@ that runs from now on.
 tests/marketplace/conftest.py applies INDEXES to --nomigrations test databases.
 """
 
+import importlib
 import math
 
 import django.db.models.deletion
@@ -118,8 +119,8 @@ def forwards(apps, schema_editor):
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         # The plugin table's search objects of 0002 and 0003, as they were.
-        indexes = __import__("marketplace.migrations.0002_search_indexes", fromlist=["forwards"])
-        document = __import__("marketplace.migrations.0003_search_document", fromlist=["forwards"])
+        indexes = importlib.import_module("marketplace.migrations.0002_search_indexes")
+        document = importlib.import_module("marketplace.migrations.0003_search_document")
         indexes.forwards(apps, schema_editor)
         document.forwards(apps, schema_editor)
 
