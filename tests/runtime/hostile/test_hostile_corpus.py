@@ -304,7 +304,7 @@ def test_a_worker_that_was_a_spare_holds_like_any_other(bubblewrap_sandbox, make
     settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, **TIGHT}
     spares = get_pool().spares
     if spares is None:
-        pytest.skip("this host keeps no spare workers (they need a root host with mount slots)")
+        pytest.skip("no spare workers here (SANDBOX_SPARES=0, or not a root host with mount slots)")
 
     def served_by_a_spare(make):
         assert spares.wait_ready()
