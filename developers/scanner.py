@@ -1063,8 +1063,9 @@ class _Bandit:
             raise ToolError("ruff is not installed: bandit's checks cannot run")
         self.scan = scan
         self.python = [p for p in scan.package.files if p.lower().endswith(".py")]
-        self.keys = {path: f"scan:ruff-bandit:{RUFF_VERSION}:{hashlib.sha256(scan.package.files[path]).hexdigest()}"
-                     for path in self.python}
+        # Keyed by ruff's version and arguments (the rules) too: a change of either looks at every file again.
+        prefix = f"scan:ruff-bandit:{RUFF_VERSION}:{hashlib.sha256(' '.join(RUFF_ARGS).encode()).hexdigest()[:12]}"
+        self.keys = {path: f"{prefix}:{hashlib.sha256(scan.package.files[path]).hexdigest()}" for path in self.python}
         self.cached: dict[str, list[dict]] = {}
         if scan.context.cache is not None and self.python:
             found = scan.context.cache.get_many(list(set(self.keys.values())))
