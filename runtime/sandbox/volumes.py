@@ -50,7 +50,8 @@ def make_volume(image: Path, quota_mb: int) -> bool:
         return True
     try:
         image.parent.mkdir(parents=True, exist_ok=True)
-        with open(image, "wb") as handle:
+        # Root's only: the image holds the installation's files, whoever owns them inside (the sandbox user).
+        with os.fdopen(os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "wb") as handle:
             handle.truncate(int(quota_mb) * 1024 * 1024)
         inodes = max(1024, min(65536, int(quota_mb) * 64))
         _run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-N", str(inodes),
@@ -168,6 +169,8 @@ def attached(path: Path, image: Path | None) -> Iterator[None]:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(image, "rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.fstat(lock.fileno()).st_mode & 0o077:  # made world-readable by an earlier version
+            os.fchmod(lock.fileno(), 0o600)
         mounted_here = False
         if not os.path.ismount(path):
             _mount_image(image, path)

@@ -275,6 +275,11 @@ def test_the_plugin_process_is_not_root_on_the_host(bubblewrap_sandbox, make_ver
         assert _host_ids(processes[-1])["CapEff"] == [0]
 
     check(attacker)
+    # The files it writes are the sandbox user's; the image holding them (if the host gives it a quota volume) is
+    # root's alone, so no other host user -- another sandbox that escaped included -- reads it around the mount.
+    image = data_dir_for(attacker.pk).with_suffix(".img")
+    if image.exists():
+        assert image.stat().st_uid == 0 and image.stat().st_mode & 0o077 == 0
     # A worker that was a pre-booted spare (when the host keeps them) is no different.
     spares = get_pool().spares
     if spares:
