@@ -230,3 +230,28 @@ def test_two_workers_of_one_installation_share_one_data_volume(sandbox, make_ver
     old_worker.busy -= 1
     pool.close_all()
     old_worker.connection.close()
+
+
+def test_once_assigned_a_spare_receives_nothing_more_through_its_slot(sandbox, make_version, install, tmp_path):
+    """The spare's slot propagated exactly one installation's code and data into it, and was then cut off: whatever
+    is mounted on that slot afterwards (here a tmpfs with a file) never reaches the worker."""
+    import ctypes
+
+    if not getattr(get_backend(), "spares_supported", lambda: False)():
+        pytest.skip("spare workers need a root host (mount slots)")
+    version = make_version(TENANT_SOURCE)
+    installation = install(version)
+    pool = WorkerPool(get_backend(), 4, spares=1)
+    assert pool.spares.wait_ready()
+    spec, gen = _spec(installation, version)
+    assert pool.call(spec, gen, "function", "visit", ["mine.txt"], {}, host=_no_api).value["data"] == []
+    slot = pool._workers[spec.key].connection.process.slot
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.mount(b"tmpfs", bytes(slot.data), b"tmpfs", 0, b"size=1m") == 0
+    try:
+        (slot.data / "planted.txt").write_text("from the host")
+        seen = pool.call(spec, gen, "function", "visit", ["again.txt"], {}, host=_no_api).value
+        assert seen["data"] == ["mine.txt"] and seen["code"] == "A"
+    finally:
+        libc.umount2(bytes(slot.data), 2)
+    pool.close_all()
