@@ -124,7 +124,6 @@ SECRET_PATTERNS = [
     ("Slack token", "xox[baprs]-[0-9A-Za-z-]{10}", re.compile(rb"\bxox[baprs]-[0-9A-Za-z-]{10,}\b")),
     ("Google API key", "AIza[0-9A-Za-z_-]{35}", re.compile(rb"\bAIza[0-9A-Za-z_-]{35}\b")),
 ]
-BASE64_BLOB = re.compile(r"^[A-Za-z0-9+/=\s]{200,}$")
 COMPILED_SUFFIXES = (".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".exe", ".bin", ".class", ".jar", ".wasm", ".o",
                      # Archives inside the package could be put on sys.path and imported unseen.
                      ".zip", ".egg", ".whl", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".pth")
