@@ -720,6 +720,10 @@ def _analyse_python(scan: _Scan, path: str, text: str, hits: dict[int, set[str]]
     nodes.finish()
 
 
+# `call(` whose first argument is not a plain string literal followed by `,` or `)` (blanks and line continuations
+# allowed wherever Python allows them).
+_CALL_WITHOUT_LITERAL_RE = re.compile(
+    r"""call(?:\s|\\\n)*\((?!(?:\s|\\\n)*(['"])[^'"\\\n]*\1(?:\s|\\\n)*[,)])""")
 _LINE_HEAD_RE = re.compile(r"\n(?=[^\s#])")  # a line that starts with neither a blank nor a comment
 _NOT_A_HEAD_RE = re.compile(r"(?:else|elif|except|finally)\b")
 
@@ -898,6 +902,19 @@ def _scan_python_ast(scan: _Scan, path: str, content: bytes, text: str, whole: b
     if whole or hits is None:
         _analyse_python(scan, path, text, None)
         return
+    if "call" in text:
+        # The generic entry point with a first argument that is not a plain string (dynamic-api-call, or a scope the
+        # text alone does not show): `call` is a trigger word there.
+        calls = {}
+        for match in _CALL_WITHOUT_LITERAL_RE.finditer(text):
+            at = match.start()
+            if at and (text[at - 1].isalnum() or text[at - 1] == "_"):
+                continue  # part of a longer name
+            before = text[max(0, at - 256):at].rstrip(" \t\n\r\f\v\\")
+            if before.endswith(".") or (not before and at > 256):  # an attribute (or too far back to tell)
+                calls[at] = {"call"}
+        if calls:
+            hits = {**hits, **calls}
     words = set().union(*hits.values()) if hits else set()
     if not words - {"import", "os"} and not ("import" in words and "os" in words and b"*" in content):
         return  # no AST rule can fire: none of the words any of them needs is in the file

@@ -74,6 +74,7 @@ def test_the_parts_find_what_the_whole_files_do(tmp_path, monkeypatch):
     real = sorted(glob.glob(str(site / "python3*/site-packages/django/**/*.py"), recursive=True))[::25]
     files = {f"real/{i}_{Path(p).name}": Path(p).read_bytes() for i, p in enumerate(real)}
     files.update({f"hostile/{i}.py": source.encode() for i, (source, _, _) in enumerate(HOSTILE.values())})
+    files["hostile/api.py"] = b"def run(context, method):\n    return context.call(method)\n"
     package = build(files=files)
     code, parts = scan_file(tmp_path, package, "--no-bandit")
     monkeypatch.setattr(scanner, "GREP_BINARY", None)
@@ -124,3 +125,21 @@ def test_a_failing_grep_errors_the_scan(tmp_path, monkeypatch):
     monkeypatch.setattr(scanner, "GREP_BINARY", str(failing))
     code, report = scan_file(tmp_path, build(GOOD_SOURCE), "--no-bandit")
     assert code == 1 and report["verdict"] == "errored" and "out of memory" in report["error"]
+
+
+@pytest.mark.parametrize("source", [
+    "def run(context, method):\n    return context.call(method)\n",
+    "def run(context, method):\n    return context . call (\n        method, x=1)\n",
+])
+def test_a_plugin_api_call_by_computed_name_is_seen_without_any_other_trigger(tmp_path, source):
+    code, report = scan_file(tmp_path, build(files={"helper.py": source}), "--no-bandit")
+    assert ("dynamic-api-call", "helper.py") in {(f["rule"], f["file"]) for f in report["findings"]}
+
+
+def test_a_plugin_api_call_by_a_folded_name_needs_its_scope(tmp_path):
+    # The text shows no method name; the AST folds it, and the scope it needs is not declared.
+    code, report = scan_file(tmp_path, build(files={"helper.py": "def run(context):\n"
+                                                                 "    return context.call('content.' + 'create')\n"}),
+                             "--no-bandit")
+    assert code == 1
+    assert ("undeclared-scope", "helper.py", 2) in {(f["rule"], f["file"], f["line"]) for f in report["findings"]}
