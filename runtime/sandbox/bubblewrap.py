@@ -400,7 +400,10 @@ class BubblewrapBackend:
 
     def spawn(self, spec: WorkerSpec) -> BubblewrapProcess:
         self.check_available()
-        slot = self._prepare(spec)
+        try:
+            slot = self._prepare(spec)
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot prepare the sandbox's code and data: {exc}") from None
         try:
             code_dir, data_dir = (slot.plugin, slot.data) if slot else (spec.code_dir, spec.data_dir)
             config = {"main": spec.main, "limits": _boot_limits(spec.limits), "info": spec.info}
