@@ -336,3 +336,22 @@ def test_a_worker_that_was_a_spare_holds_like_any_other(bubblewrap_sandbox, make
         assert info.value.code in reasons, f"{attack}: {info.value.code}: {info.value.message}"
         assert booted - {spare.pid for spare in spares._ready}, f"{attack} did not run in a spare"
         _still_fine(attacker, neighbour)
+
+
+def test_the_sandbox_runs_as_the_configured_host_uid_and_gid(bubblewrap_sandbox, make_version, install, settings):
+    """SANDBOX_HOST_UID/GID pick the host identity (only a root host can switch to another user), and the data
+    directory is handed to it: the plugin can write there."""
+    from runtime.sandbox.pool import get_pool, reset_pool
+
+    if os.geteuid() != 0:
+        pytest.skip("only a root host can run sandboxes as another user")
+    settings.SANDBOX_HOST_UID, settings.SANDBOX_HOST_GID = 64123, 64124
+    reset_pool()
+    source = ("import os\n\ndef write():\n    open('/data/mine', 'w').write('x')\n"
+              "    return os.getuid(), os.listdir('/data')\n")
+    installation = install(make_version(source, plugin_id="configured"))
+    assert _invoke(installation, "write")["value"] == [65534, ["mine"]]
+    bwrap_pid = get_pool()._workers[str(installation.pk)].connection.process.pid
+    for pid in [bwrap_pid, *_descendants(bwrap_pid)]:
+        assert _host_ids(pid)["Uid"] == [64123] * 4 and _host_ids(pid)["Gid"] == [64124] * 4
+    reset_pool()
