@@ -109,7 +109,7 @@ def _system_user(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-_shared_code: set[tuple[Path, int]] = set()
+_shared_code: set[tuple[Path, int, int]] = set()
 
 
 def share_code(code_dir: Path, main: str, gid: int) -> None:
@@ -118,9 +118,9 @@ def share_code(code_dir: Path, main: str, gid: int) -> None:
     if os.geteuid() != 0:
         return
     try:
-        generation = (code_dir, (code_dir / main).stat().st_mtime_ns)
+        generation = (code_dir, (code_dir / main).stat().st_mtime_ns, gid)
     except OSError:
-        generation = (code_dir, 0)
+        generation = (code_dir, 0, gid)
     if generation in _shared_code:
         return
     for root, _dirs, files in os.walk(code_dir):
