@@ -724,6 +724,7 @@ def _analyse_python(scan: _Scan, path: str, text: str, hits: dict[int, set[str]]
 # allowed wherever Python allows them).
 _CALL_WITHOUT_LITERAL_RE = re.compile(
     r"""call(?:\s|\\\n)*\((?!(?:\s|\\\n)*(['"])[^'"\\\n]*\1(?:\s|\\\n)*[,)])""")
+_API_WORD_RE = re.compile(r"api\b")
 _LINE_HEAD_RE = re.compile(r"\n(?=[^\s#])")  # a line that starts with neither a blank nor a comment
 _NOT_A_HEAD_RE = re.compile(r"(?:else|elif|except|finally)\b")
 
@@ -766,7 +767,8 @@ def _visit_parts(visitor: _PythonVisitor, text: str, hits: dict[int, set[str]]) 
             nodes.add(tree, text.count("\n", 0, begin))
         done |= wanted
         nodes.resolve_aliases()
-        follow = {name for name, resolved in visitor.aliases.items() if _alias_matters(resolved)} - followed
+        follow = ({name for name, resolved in visitor.aliases.items() if _alias_matters(resolved)}
+                  | set(visitor.api_aliases)) - followed
         wanted = set()
         if follow:
             followed |= follow
@@ -915,6 +917,14 @@ def _scan_python_ast(scan: _Scan, path: str, content: bytes, text: str, whole: b
                 calls[at] = {"call"}
         if calls:
             hits = {**hits, **calls}
+    if "api" in text:
+        # `api` other than in context.api.<ns>.<method>(, which the text scan reads (an alias, a reference, blanks
+        # or a comment where the text scan does not look): a trigger word for the scope the AST sees.
+        apis = {match.start(): {"api"} for match in _API_WORD_RE.finditer(text)
+                if not (match.start() and (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_"))
+                and not API_CALL_RE.match(text, match.start())}
+        if apis:
+            hits = {**hits, **apis}
     words = set().union(*hits.values()) if hits else set()
     if not words - {"import", "os"} and not ("import" in words and "os" in words and b"*" in content):
         return  # no AST rule can fire: none of the words any of them needs is in the file

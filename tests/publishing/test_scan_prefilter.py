@@ -143,3 +143,15 @@ def test_a_plugin_api_call_by_a_folded_name_needs_its_scope(tmp_path):
                              "--no-bandit")
     assert code == 1
     assert ("undeclared-scope", "helper.py", 2) in {(f["rule"], f["file"], f["line"]) for f in report["findings"]}
+
+
+@pytest.mark.parametrize("source", [
+    "def run(context):\n    create = context.api.content.create\n    return create(title='x')\n",
+    "def setup(context):\n    global api\n    api = context.api  # the Plugin API\n\n\n"
+    "def run():\n    return api.content.create(title='x')\n",
+    "def run(context):\n    return context.api .content.create(title='x')\n",
+])
+def test_a_plugin_api_scope_used_through_an_alias_or_odd_spacing_needs_declaring(tmp_path, source):
+    code, report = scan_file(tmp_path, build(files={"helper.py": source}), "--no-bandit")
+    assert code == 1
+    assert ("undeclared-scope", "helper.py") in {(f["rule"], f["file"]) for f in report["findings"]}, report
