@@ -183,7 +183,7 @@ def pricing_setup(*, plugin) -> PriceRecord | None:
         raise ServiceError("A paid plugin needs a price above zero.", code="invalid_price")
     gateway = get_gateway()
     with transaction.atomic():
-        current = PriceRecord.objects.select_for_update().filter(plugin_id=plugin.pk, current=True).first()
+        current = PriceRecord.objects.select_for_update(of=("self",)).filter(plugin_id=plugin.pk, current=True).first()
         if current is not None and (
             current.model, current.amount, current.currency, current.interval, current.tiers, current.gateway
         ) == (wanted["model"], wanted["amount"], wanted["currency"], wanted["interval"], wanted["tiers"],
@@ -212,7 +212,7 @@ def _price_change_schedule(*, plugin, record: PriceRecord) -> None:
     now = timezone.now()
     notice_ends = now + timedelta(days=PRICE_CHANGE_NOTICE_DAYS)
     subscribers = list(
-        Subscription.objects.select_for_update().select_related("price")
+        Subscription.objects.select_for_update(of=("self",)).select_related("price")
         .filter(plugin_id=plugin.pk, metered=False).exclude(status=Subscription.Status.CANCELED)
     )
     for subscription in subscribers:
@@ -380,7 +380,7 @@ def checkout_start(*, plugin, user, org=None, success_url: str, cancel_url: str)
 def payment_succeeded(*, external_id: str, purchase_id: str | None = None) -> Purchase:
     """A one-time payment went through: the purchase is paid and its ledger row written (once)."""
     with transaction.atomic():
-        query = Purchase.objects.select_for_update().select_related("plugin")
+        query = Purchase.objects.select_for_update(of=("self",)).select_related("plugin")
         purchase = query.filter(external_id=external_id).first()
         if purchase is None and purchase_id:
             purchase = query.filter(pk=purchase_id).first()
@@ -410,7 +410,7 @@ def subscription_invoice_paid(
 ) -> Subscription:
     """A subscription's invoice was paid (first payment or renewal): active, new period, one ledger row."""
     with transaction.atomic():
-        query = Subscription.objects.select_for_update().select_related("plugin", "price")
+        query = Subscription.objects.select_for_update(of=("self",)).select_related("plugin", "price")
         subscription = query.filter(external_id=subscription_external_id).first()
         if subscription is None and subscription_id:
             subscription = query.filter(pk=subscription_id).first()
@@ -710,8 +710,10 @@ def payouts_create(*, period: date) -> int:
         Payout.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
         # Lock the payouts that may still take rows: a sender that starts meanwhile skips them (skip_locked), and
         # one that already started has moved them out of pending/attempts=0, so no row joins a sent transfer.
+        # Only the payouts (of=self): the default ordering joins the developers, and locking their rows would
+        # block, or deadlock with, every ledger write's foreign-key check on them until the run commits.
         fresh = dict(
-            Payout.objects.select_for_update().filter(
+            Payout.objects.select_for_update(of=("self",)).filter(
                 period_start=period_start, status=Payout.Status.PENDING, attempts=0
             ).values_list("id", "amount")
         )
@@ -846,7 +848,7 @@ def payouts_send(*, payout_ids, now: datetime | None = None) -> dict:
 
     with transaction.atomic():
         by_id = {
-            p.pk: p for p in Payout.objects.select_for_update()
+            p.pk: p for p in Payout.objects.select_for_update(of=("self",))
             .filter(pk__in=list(outcomes)).exclude(status__in=[Payout.Status.PAID, Payout.Status.REVERSED])
             .only("id", "status", "attempts")
         }
@@ -1023,7 +1025,7 @@ def schedules_setup() -> list:
 def usage_invoice_paid(*, usage_invoice_id: str, external_id: str) -> UsageInvoice:
     """Stripe's invoice.paid for a usage invoice: paid, and its ledger row written once."""
     with transaction.atomic():
-        invoice = UsageInvoice.objects.select_for_update().select_related("subscription__plugin").filter(
+        invoice = UsageInvoice.objects.select_for_update(of=("self",)).select_related("subscription__plugin").filter(
             pk=usage_invoice_id).first()
         if invoice is None:
             raise NotFound(f"No usage invoice {usage_invoice_id}.")

@@ -1,12 +1,13 @@
 """Payouts: one per developer, currency and period; minimum and carry-over; never paid twice, whatever happens."""
 
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from revenue import services
@@ -315,3 +316,55 @@ def test_a_refund_that_takes_an_unsent_payout_under_the_minimum_withdraws_it(dev
     from revenue import selectors
 
     assert selectors.developer_balance(developer=developer) == [{"currency": "USD", "balance": Decimal("21.00")}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_committed_while_a_run_is_claiming_is_taken_off_its_payout(developer):
+    """The run reads the unpaid shares, then claims the rows; a refund that commits in between is claimed too,
+    and the payout (and its transfer) is what the claimed rows add up to, not what was read before."""
+    if connection.vendor != "postgresql":
+        pytest.skip("two concurrent writers need PostgreSQL (SQLite serialises them: 'database is locked')")
+    from revenue.models import PayoutAccount
+
+    other = DeveloperFactory()
+    PayoutAccount.objects.create(developer=other, gateway="local", account_id="acct-2", payouts_enabled=True)
+    sale(paid_plugin(developer=other), "90.00", "pi_x")
+    services.payouts_create(period=PERIOD)  # other's payout: made, not sent yet
+    held = Payout.objects.get(developer=other)
+    sale(paid_plugin(developer=developer), "50.00", "pi_1")
+    errors = []
+
+    def run():
+        try:
+            services.payouts_run(period=PERIOD)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        # Hold the other payout: the run reads the shares and inserts its payout, then waits to lock the
+        # period's payouts, before it claims any row.
+        Payout.objects.select_for_update().get(pk=held.pk)
+        runner = threading.Thread(target=run)
+        runner.start()
+        with connection.cursor() as cursor:
+            for _ in range(200):
+                # pg_stat_activity is read once per transaction unless its snapshot is cleared.
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the run never waited for the held payout")
+        services.reversal_record(payment_external_id="pi_1", reversal_external_id="re_1", amount=Decimal("10.00"),
+                                 currency="USD")
+        RevenueEntry.objects.filter(external_id="re_1").update(created_at=datetime(2026, 10, 20, tzinfo=UTC))
+    runner.join(timeout=60)
+    assert not errors
+    payout = Payout.objects.get(developer=developer)
+    assert payout.status == "paid" and payout.amount == Decimal("28.00")  # 35.00 - 7.00
+    assert sum(payout.entries.values_list("developer_share", flat=True)) == Decimal("28.00")
+    assert sorted(transfers().values_list("amount", flat=True)) == [Decimal("28.00"), Decimal("63.00")]
