@@ -349,7 +349,7 @@ def test_a_refund_committed_while_a_run_is_claiming_is_taken_off_its_payout(deve
         runner = threading.Thread(target=run)
         runner.start()
         with connection.cursor() as cursor:
-            for _ in range(200):
+            for _ in range(600):  # up to 30 s on a loaded machine
                 # pg_stat_activity is read once per transaction unless its snapshot is cleared.
                 cursor.execute("SELECT pg_stat_clear_snapshot()")
                 cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
