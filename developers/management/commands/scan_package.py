@@ -20,7 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="the package zip")
-        parser.add_argument("--no-bandit", action="store_true", help="skip bandit (faster, for local iteration)")
+        parser.add_argument("--no-bandit", action="store_true",
+                            help="skip bandit's checks (run by ruff's implementation of them; faster, for local use)")
 
     def handle(self, *args, **options):
         path = Path(options["path"])
@@ -47,7 +48,7 @@ class Command(BaseCommand):
                             "checks were skipped")
         context.run_bandit = not options["no_bandit"]
         if not context.run_bandit:
-            warnings.append("bandit was skipped (--no-bandit)")
+            warnings.append("bandit's checks (ruff) were skipped (--no-bandit)")
         result = scan_safely(package, context)
         report = {"plugin_id": package.manifest.id, "version": str(package.manifest.data["version"]),
                   "sha256": package.sha256, **result.as_dict(), "warnings": warnings}
