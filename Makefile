@@ -27,7 +27,7 @@ seed: migrate
 
 run: seed
 	$(PY) manage.py collectstatic --no-input -v 0
-	@$(PY) manage.py demo_logins
+	@$(PY) manage.py demo_logins --url http://$(HOST):$(PORT)/
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
