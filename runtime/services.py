@@ -112,6 +112,18 @@ def _require_dependencies(plugin_version, *, user, org) -> None:
                            fields={"dependencies": missing})
 
 
+def _admits(dependant: Installation, plugin_id: str, version: str) -> bool:
+    """Every range the dependant's manifest gives for `plugin_id` admits `version`."""
+    for dep in _manifest(dependant.plugin_version).get("dependencies") or []:
+        if isinstance(dep, dict) and dep.get("id") == plugin_id:
+            try:
+                if not version_satisfies(version, dep.get("version") or "*"):
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
 # A dependant being updated counts: its update ends in its previous status, which may be active.
 DEPENDANT_STATUSES = (S.ACTIVE, S.UPDATING)
 
@@ -130,10 +142,13 @@ def _dependants(installation: Installation) -> list[Installation]:
     ]
 
 
-def _refuse_if_depended_on(installation: Installation, action: str) -> None:
-    """Conflict (409) naming the owner's active installations that depend on this one. Called with the installation
-    locked: an install or activation that relies on it locks it too, so the two cannot cross."""
+def _refuse_if_depended_on(installation: Installation, action: str, *, new_version: str | None = None) -> None:
+    """Conflict (409) naming the owner's active installations that depend on this one (when it changes to
+    `new_version`: those whose version range does not admit it). Called with the installation locked: an install or
+    activation that relies on it locks it too, so the two cannot cross."""
     dependants = _dependants(installation)
+    if new_version is not None:
+        dependants = [d for d in dependants if not _admits(d, installation.plugin_id, new_version)]
     if not dependants:
         return
     names = ", ".join(f"{d.plugin.name} ({d.plugin_id})" for d in dependants)
@@ -360,6 +375,10 @@ def installation_update(*, installation: Installation, plugin_version, granted_s
             return installation
         scopes = installation.permissions if granted_scopes is None else granted_scopes
         granted = _check_consent(_manifest(plugin_version), scopes)
+        # The new version's own dependencies must be active, and it must stay in the range of every dependant.
+        _require_dependencies(plugin_version, user=installation.user_id, org=installation.org_id)
+        _refuse_if_depended_on(installation, f"moved to version {plugin_version.version}",
+                               new_version=plugin_version.version)
         previous_status = installation.status
         previous_version = installation.plugin_version
         installation.status = S.UPDATING
@@ -373,17 +392,26 @@ def installation_update(*, installation: Installation, plugin_version, granted_s
         installation.version = old_version_string
         _record_error(installation, f"on_update: {_describe(exc)}", status=previous_status)
         raise _hook_failed(exc) from None
-    with transaction.atomic():
-        installation = _lock(installation)
-        installation.previous_version = previous_version
-        installation.plugin_version = plugin_version
-        installation.version = plugin_version.version
-        installation.permissions = granted
-        installation.status = previous_status
-        installation.last_error = ""
-        installation.full_clean()
-        _save(installation, ["previous_version", "plugin_version", "version", "permissions", "status",
-                                         "last_error", "updated_at"])
+    try:
+        with transaction.atomic():
+            installation = _lock(installation)
+            # Checked again, locked: a dependency may have gone, or a dependant come, while on_update ran.
+            _require_dependencies(plugin_version, user=installation.user_id, org=installation.org_id)
+            _refuse_if_depended_on(installation, f"moved to version {plugin_version.version}",
+                                   new_version=plugin_version.version)
+            installation.previous_version = previous_version
+            installation.plugin_version = plugin_version
+            installation.version = plugin_version.version
+            installation.permissions = granted
+            installation.status = previous_status
+            installation.last_error = ""
+            installation.full_clean()
+            _save(installation, ["previous_version", "plugin_version", "version", "permissions", "status",
+                                 "last_error", "updated_at"])
+    except ServiceError as exc:
+        installation.version = old_version_string
+        _record_error(installation, f"update to {plugin_version.version}: {exc.message}", status=previous_status)
+        raise
     return installation
 
 

@@ -114,3 +114,37 @@ def test_over_http_delete_and_deactivate_answer_409_naming_the_dependants(family
     assert client.delete(f"/api/plugins/{reports.pk}").status_code == 200
     response = client.delete(f"/api/plugins/{base.pk}")
     assert response.status_code == 200 and response.json()["status"] == "uninstalled"
+
+
+def test_an_update_out_of_a_dependants_range_is_refused_and_one_within_it_goes_through(family, make_version):
+    user, base, reports = family
+    breaking = make_version(plugin_id="base-lib", version="2.0.0", plugin=base.plugin)
+    with pytest.raises(Conflict) as refused:
+        api.installation_update(installation=base, plugin_version=breaking)
+    assert refused.value.code == "has_dependants"
+    assert "cannot be moved to version 2.0.0" in refused.value.message and "Reports (reports)" in refused.value.message
+    base.refresh_from_db()
+    assert (base.status, base.version, base.plugin_version_id) == ("active", "1.2.0", base.plugin_version_id)
+    assert api.installation_invoke(installation=base, function="add", args=[1, 1])["value"] == 2
+
+    compatible = make_version(plugin_id="base-lib", version="1.3.0", plugin=base.plugin)
+    updated = api.installation_update(installation=base, plugin_version=compatible)
+    assert (updated.status, updated.version) == ("active", "1.3.0")
+    # Once the dependant is gone, the breaking version is allowed.
+    api.installation_uninstall(installation=reports)
+    assert api.installation_update(installation=updated, plugin_version=breaking).version == "2.0.0"
+
+
+def test_an_update_that_needs_a_plugin_the_owner_lacks_is_refused_and_leaves_the_installation_as_it_was(
+    family, make_version
+):
+    user, base, reports = family
+    needs_more = make_version(plugin_id="reports", version="1.1.0", plugin=reports.plugin,
+                              dependencies=[{"id": "base-lib", "version": "^1.0.0"},
+                                            {"id": "charts", "version": ">=2.0.0"}])
+    with pytest.raises(ServiceError) as refused:
+        api.installation_update(installation=reports, plugin_version=needs_more)
+    assert refused.value.code == "missing_dependencies"
+    assert refused.value.fields == {"dependencies": [{"id": "charts", "version": ">=2.0.0"}]}
+    reports.refresh_from_db()
+    assert (reports.status, reports.version) == ("active", "1.0.0")
