@@ -1,7 +1,7 @@
 """The trusted boot script of a plugin worker, run by the SYSTEM python inside the sandbox (standard library only).
 
 Before any plugin code is imported it: sets rlimits, installs an audit hook that names forbidden actions, loads a
-seccomp filter (through libseccomp via ctypes) that kills the process on exec, fork, process-clone, non-AF_UNIX
+seccomp filter (through libseccomp via `_ctypes`) that kills the process on exec, fork, process-clone, non-AF_UNIX
 sockets, ptrace, mount, namespaces, bpf and friends, and moves the protocol pipes away from fds 0/1 so that a
 plugin's print() cannot corrupt the protocol. Then it serves the worker protocol (aisquare_plugin_sdk.worker).
 
@@ -13,12 +13,19 @@ as any worker. A spare has run no plugin code before it is assigned, and is assi
 Usage: python3 -I -S -B boot.py CONFIG_JSON
 """
 
-import ctypes
-import json
+import _ctypes
+import _signal
 import os
 import resource
-import signal
 import sys
+
+# What a cold start (no spare ready) imports is what it pays for, ~1-3 ms a module family in the sandbox: this script
+# and the worker it serves stick to modules compiled into the interpreter or written in C (`_ctypes`, `_signal`,
+# `resource`, `_json` through aisquare_plugin_sdk.wire) and to the SDK's own small modules. Not `json` (it imports `re`,
+# `enum`, `functools`, `collections`), not `ctypes` (~2.5 ms of Python over `_ctypes`), not `signal` (`enum`), not
+# `typing`. docs/sandbox.md lists them with their cost; `python3 -X importtime` inside the sandbox shows them.
+
+LIB_DIR = "/sandbox/lib"  # the SDK, read-only, in both backends
 
 MB = 1024 * 1024
 
@@ -73,41 +80,78 @@ def seccomp_rules():
     return rules
 
 
-class _ArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
-                ("datum_b", ctypes.c_uint64)]
+# libseccomp through `_ctypes`, the C half of `ctypes`: the few C types the calls below need, declared as `ctypes`
+# itself declares them (`class c_int(_SimpleCData): _type_ = "i"`, ...), without the rest of the package.
+class _CInt(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class _CUInt(_ctypes._SimpleCData):  # also uint32_t: unsigned int is 32 bits on every Linux ABI
+    _type_ = "I"
+
+
+class _CUInt64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class _CVoidP(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class _CCharP(_ctypes._SimpleCData):
+    _type_ = "z"
+
+
+class _ArgCmp(_ctypes.Structure):  # struct scmp_arg_cmp
+    _fields_ = [("arg", _CUInt), ("op", _CInt), ("datum_a", _CUInt64), ("datum_b", _CUInt64)]
+
+
+class _SharedLibrary:
+    """`ctypes.CDLL(name, use_errno=True)`: C functions returning int unless told otherwise."""
+
+    def __init__(self, name):
+        self._handle = _ctypes.dlopen(name, _ctypes.RTLD_LOCAL)  # read back by CFuncPtr((name, library))
+
+    def function(self, name, argtypes, restype=_CInt):
+        class Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = restype
+
+        function = Function((name, self))
+        function.argtypes = argtypes
+        return function
 
 
 def load_seccomp():
-    lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
-    lib.seccomp_init.restype = ctypes.c_void_p
-    lib.seccomp_init.argtypes = [ctypes.c_uint32]
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
-                                           ctypes.POINTER(_ArgCmp)]
-    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    lib.seccomp_load.argtypes = [ctypes.c_void_p]
-    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
-    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    lib = _SharedLibrary("libseccomp.so.2")
+    seccomp_init = lib.function("seccomp_init", [_CUInt], restype=_CVoidP)
+    seccomp_attr_set = lib.function("seccomp_attr_set", [_CVoidP, _CInt, _CUInt])
+    resolve_name = lib.function("seccomp_syscall_resolve_name", [_CCharP])
+    rule_add_array = lib.function("seccomp_rule_add_array",
+                                  [_CVoidP, _CUInt, _CInt, _CUInt, _ctypes.POINTER(_ArgCmp)])
+    seccomp_load_ = lib.function("seccomp_load", [_CVoidP])
+    seccomp_release = lib.function("seccomp_release", [_CVoidP], restype=None)
+    ctx = seccomp_init(SCMP_ACT_ALLOW)
     if not ctx:
         raise OSError("seccomp_init failed")
-    lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)
+    if seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) < 0:
+        raise OSError("seccomp_attr_set failed")
 
     def rule(action, name, *cmps):
-        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        nr = resolve_name(name.encode())
         if nr < 0:  # not a syscall on this architecture
             return
         array = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
-        rc = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), array)
+        rc = rule_add_array(ctx, action, nr, len(cmps), array)
         if rc < 0:
             raise OSError(-rc, f"seccomp rule for {name} failed")
 
     for action, name, cmps in seccomp_rules():
         rule(action, name, *cmps)
-    rc = lib.seccomp_load(ctx)
+    rc = seccomp_load_(ctx)
     if rc < 0:
         raise OSError(-rc, "seccomp_load failed")
-    lib.seccomp_release.argtypes = [ctypes.c_void_p]
-    lib.seccomp_release(ctx)
+    seccomp_release(ctx)
 
 
 def set_rlimits(limits):
@@ -169,19 +213,18 @@ def install_audit_hook(report):
 
 def lazy_sdk_package(lib_dir):
     """Register aisquare_plugin_sdk without running its __init__ (the Plugin base class, typed context, ...): the
-    worker needs two small modules, and a cold start should not pay for the rest. The package's own names load on
-    first use, so a plugin's `from aisquare_plugin_sdk import Plugin` still works."""
-    import types
-
+    worker needs a few small modules, and a cold start should not pay for the rest. The package's own names load on
+    first use, so a plugin's `from aisquare_plugin_sdk import Plugin` still works. A submodule's name is not one of
+    them: `from aisquare_plugin_sdk import context` (the SDK's own modules do that) imports just the submodule."""
     path = os.path.join(lib_dir, "aisquare_plugin_sdk")
-    package = types.ModuleType("aisquare_plugin_sdk")
+    package = type(sys)("aisquare_plugin_sdk")  # types.ModuleType, without importing `types`
     package.__path__ = [path]
     package.__file__ = os.path.join(path, "__init__.py")
     package.__package__ = "aisquare_plugin_sdk"
     loaded = []
 
     def __getattr__(name):  # noqa: N807 - a module-level __getattr__ (PEP 562)
-        if not loaded and not name.startswith("__"):
+        if not loaded and not name.startswith("__") and not os.path.exists(os.path.join(path, f"{name}.py")):
             loaded.append(True)
             with open(package.__file__, "rb") as handle:
                 code = compile(handle.read(), package.__file__, "exec")
@@ -194,21 +237,27 @@ def lazy_sdk_package(lib_dir):
     sys.modules["aisquare_plugin_sdk"] = package
 
 
-def wait_for_assignment(proto_in, proto_out, limits):
+def wait_for_assignment(proto_in, proto_out, limits, loads):
     """Import what every worker imports, say "spare", and return the config of the installation assigned."""
-    import aisquare_plugin_sdk.plugin_api  # noqa: F401 - the typed context every worker builds
+    import aisquare_plugin_sdk.plugin_api  # noqa: F401 - the typed context a plugin's init(context) gets
     import aisquare_plugin_sdk.worker  # noqa: F401
 
     proto_out.write(b'{"type":"spare"}\n')
     line = proto_in.readline(int(limits["max_message_bytes"]) + 1)
-    message = json.loads(line) if line.endswith(b"\n") else None
+    message = loads(line) if line.endswith(b"\n") else None
     if not isinstance(message, dict) or message.get("type") != "assign" or not isinstance(message.get("config"), dict):
         os._exit(72)
     return message["config"]
 
 
 def main():
-    config = json.loads(sys.argv[1])
+    # The SDK (trusted, read-only) is importable from the start: its JSON codec reads the config.
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, LIB_DIR)
+    lazy_sdk_package(LIB_DIR)
+    from aisquare_plugin_sdk.wire import dumps, loads
+
+    config = loads(sys.argv[1])
     limits = config["limits"]
     # The protocol pipes move to private fds; 0 and 1 become /dev/null and stderr, so a plugin's print() or
     # input() cannot forge or corrupt protocol messages by accident.
@@ -223,26 +272,22 @@ def main():
 
     def report(reason, detail):
         try:
-            line = json.dumps({"type": "violation", "reason": reason, "detail": detail}) + "\n"
+            line = dumps({"type": "violation", "reason": reason, "detail": detail}) + "\n"
             proto_out.write(line.encode())
         except Exception:  # noqa: BLE001, S110 - best effort before exiting
             pass
 
     try:
         set_rlimits(limits)
-        signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+        _signal.signal(_signal.SIGXCPU, _signal.SIG_DFL)
         install_audit_hook(report)
         load_seccomp()
     except Exception as exc:  # noqa: BLE001
-        proto_out.write((json.dumps({"type": "fatal", "message": f"sandbox set-up failed: {exc}"}) + "\n").encode())
+        proto_out.write((dumps({"type": "fatal", "message": f"sandbox set-up failed: {exc}"}) + "\n").encode())
         os._exit(71)
 
-    lib_dir = config.get("lib_dir", "/sandbox/lib")
-    sys.dont_write_bytecode = True
-    sys.path.insert(0, lib_dir)
-    lazy_sdk_package(lib_dir)
     if config.get("spare"):
-        config = wait_for_assignment(proto_in, proto_out, limits)
+        config = wait_for_assignment(proto_in, proto_out, limits, loads)
         limits = config["limits"]
         set_rlimits(limits)
     sys.path.insert(0, config.get("code_dir", "/plugin"))

@@ -7,7 +7,9 @@ The names below are loaded on first use, so the sandbox worker (which imports on
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # `typing` for checkers only: a sandboxed plugin's first import of a name here runs this
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -7,21 +7,29 @@ Worker -> host:  {"type": "ready"}
                  {"type": "result", "id", "ok": true, "value", "usage"}   | {..., "ok": false, "error": {...}}
                  {"type": "violation", "reason", "detail"}                 (then the worker exits)
 One JSON object per line, at most `max_message_bytes` each way. Standard library only: this runs in the sandbox.
+
+A cold start (no spare worker ready) pays for every module imported before the first call, so this module imports
+only the SDK's small `context` and `wire` (JSON through the C accelerator, without `json`'s `re`) and C modules; the
+typed context (`plugin_api`) is built when the plugin's init() is called, `traceback` when a call fails.
 """
 
 from __future__ import annotations
 
 import _thread
-import importlib
-import json
 import os
 import resource
 import sys
-import types
-from typing import Any, BinaryIO
 
-from aisquare_plugin_sdk.context import HostError, PluginContext
+from aisquare_plugin_sdk import wire
+from aisquare_plugin_sdk.context import HostError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
+    from aisquare_plugin_sdk.context import PluginContext
+
+_FUNCTION = type(lambda: None)  # types.FunctionType, without importing `types`
 HOOKS = ("on_install", "on_activate", "on_deactivate", "on_uninstall", "on_update", "init")
 VIOLATION_EXIT = 70
 
@@ -45,7 +53,7 @@ class Channel:
         self.next_id = 0
 
     def send(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        data = wire.dumps(message).encode() + b"\n"
         if len(data) > self.max:
             raise ProtocolError(f"message of {len(data)} bytes exceeds the {self.max}-byte limit")
         self.writer.write(data)
@@ -57,7 +65,7 @@ class Channel:
             return None
         if len(line) > self.max or not line.endswith(b"\n"):
             raise ProtocolError("oversized message from the host")
-        message = json.loads(line)
+        message = wire.loads(line)
         if not isinstance(message, dict):
             raise ProtocolError("a message must be a JSON object")
         return message
@@ -116,13 +124,21 @@ class Worker:
         self.main = main
         self.info = info
         self.module = None
-        self.context = typed_context(channel, info, main)
+        self._context: PluginContext | None = None
+
+    @property
+    def context(self) -> PluginContext:
+        """The typed context, built on first use (init(context)): a plugin without init() never imports it."""
+        if self._context is None:
+            self._context = typed_context(self.channel, self.info, self.main)
+        return self._context
 
     def load(self):
         """Import the main module lazily (first call), then run its init(context) once per worker process."""
         if self.module is None:
             name = self.main[:-3].replace("/", ".")
-            self.module = importlib.import_module(name)
+            __import__(name)  # importlib.import_module, without importing importlib (and `warnings`)
+            self.module = sys.modules[name]
             init = getattr(self.module, "init", None)
             if callable(init):
                 init(self.context)
@@ -140,7 +156,7 @@ class Worker:
             # Only public functions defined by the plugin module itself: not hooks, not imported callables.
             if (
                 not isinstance(name, str) or name.startswith("_") or name in HOOKS
-                or not isinstance(target, types.FunctionType) or target.__module__ != module.__name__
+                or not isinstance(target, _FUNCTION) or target.__module__ != module.__name__
             ):
                 raise NoSuchFunction(f"the plugin has no function {str(name)[:100]!r}")
             return target
