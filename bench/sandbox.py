@@ -3,7 +3,8 @@
 1. cold start — the first call of a new installation (bwrap + namespaces + cgroups + boot: rlimits, seccomp, the
    worker; the quota volume's mount; then the plugin's import and one call) — against a bare `python3 -c pass` spawn.
    Target: <= 2x. Measured twice: with a pre-booted spare ready (SANDBOX_SPARES; the pool hands it the installation),
-   and with none ready (the spares exhausted by a burst, or SANDBOX_SPARES=0: a sandbox booted from nothing).
+   and with none ready (the spares exhausted by a burst, or SANDBOX_SPARES=0: a sandbox booted from nothing). Also
+   the floor of the latter: the same bwrap running `python3 -I -S -B -c pass` (no boot script, worker or plugin).
 2. warm call p50/p99 — a function call to a warm sandboxed worker through the pool and the protocol — against a
    round trip to an UNSANDBOXED echo worker over a pipe (JSON lines, same message). Target: overhead <= 3x.
 3. storage.get round trip — as the plugin sees it: `context.storage.get` inside the sandbox -> pipe -> the Plugin API
@@ -164,6 +165,25 @@ def bare_spawn(n: int) -> list[float]:
     return times
 
 
+def sandbox_floor(n: int) -> list[float] | None:
+    """The same bwrap (launcher, namespaces, mounts, uid) running `python3 -I -S -B -c pass`: what any cold start
+    without a spare pays before the boot script's first line. None for a backend that is not bubblewrap."""
+    from runtime.sandbox.base import Limits
+    from runtime.sandbox.pool import get_backend
+
+    backend = get_backend()
+    if not hasattr(backend, "_bwrap_args"):
+        return None
+    argv = backend.launcher() + backend._bwrap_args(None, None, tmp_mb=Limits.from_settings().tmp_mb) + [
+        backend.python, "-I", "-S", "-B", "-c", "pass"]
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, env={"PATH": "/usr/bin"})
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def cold_starts(item, version, n: int, *, spares: int = 0) -> list[float]:
     """First calls of n new installations, each provisioned like a real one (its data directory and quota volume
     made beforehand, as the provisioning task does; mounting the volume is part of the cold start). With `spares`,
@@ -266,6 +286,12 @@ def main() -> None:
                   f"ratio {ratio:4.2f}x  (target <= 2x: {verdict(ratio <= 2)})")
         print(f"  baseline: bare `python3 -c pass` spawn            p50 {ms(b50):7.2f} ms   "
               f"p99 {ms(pct(bare, 99)):7.2f} ms")
+        floor = sandbox_floor(args.cold)
+        if floor:
+            f50 = statistics.median(floor)
+            print(f"  floor: the same bwrap + `python3 -I -S -B -c pass`  p50 {ms(f50):7.2f} ms   "
+                  f"p99 {ms(pct(floor, 99)):7.2f} ms   ratio {f50 / b50:4.2f}x")
+            print("    (the floor: no boot script, worker, plugin, cgroups or volume; no cold start can go under it)")
         print(f"    (a cold start = the first call of a new installation, {volume}; spares: pre-booted sandboxes)")
 
         item.refresh_from_db()
