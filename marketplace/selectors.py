@@ -411,19 +411,45 @@ def plugin_search(*, params: SearchParams) -> SearchResult:
 
 
 def home_sections(*, per_section: int = 8) -> dict:
-    """Featured, popular and new plugins, and the category counts: one query per section plus one for categories."""
-    listed = with_listing_annotations(visible_plugins())
-    counts = dict(
-        visible_plugins().order_by().values_list("category").annotate(n=Count("pk")).values_list("category", "n")
-    )
+    """Featured, popular and new plugins, and the category counts. Which plugins each section shows, and the counts,
+    are cached like a search listing (one query per section and one for the counts when they are not); the rows
+    themselves are read fresh, in one query."""
+    key = catalogue_cache.home_key(per_section)
+    cached = catalogue_cache.get_listing(key)
+    if cached is None:
+        listed = visible_plugins()
+        orderings = {
+            "featured": (listed.filter(featured=True), ("-downloads", "id")),
+            "popular": (listed, ("-downloads", "-rating_average", "id")),
+            "newest": (listed, (F("published_at").desc(nulls_last=True), "-created_at", "id")),
+        }
+        cached = {
+            section: list(queryset.order_by(*ordering).values_list("pk", flat=True)[:per_section])
+            for section, (queryset, ordering) in orderings.items()
+        }
+        cached["counts"] = dict(listed.order_by().values_list("category").annotate(n=Count("pk")))
+        catalogue_cache.set_listing(key, cached)
+    wanted = {pk for section in HOME_SECTIONS for pk in cached[section]}
+    rows = {plugin.pk: plugin for plugin in with_listing_annotations(visible_plugins()).filter(pk__in=wanted)}
+    # A plugin yanked since the entry was cached drops out rather than showing.
+    sections = {section: [rows[pk] for pk in cached[section] if pk in rows] for section in HOME_SECTIONS}
     return {
-        "featured": list(listed.filter(featured=True).order_by("-downloads", "id")[:per_section]),
-        "popular": list(listed.order_by("-downloads", "-rating_average", "id")[:per_section]),
-        "newest": list(listed.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")[:per_section]),
+        **sections,
         "categories": [
-            {"value": value, "label": label, "count": counts.get(value, 0)} for value, label in Category.choices
+            {"value": value, "label": label, "count": cached["counts"].get(value, 0)}
+            for value, label in Category.choices
         ],
     }
+
+
+HOME_SECTIONS = ("featured", "popular", "newest")
+
+
+def listings_warm() -> None:
+    """Compute and cache the most visited listings: the home page's sections and the unfiltered browse (the same
+    entry serves the search page and the API's default request)."""
+    home_sections()
+    plugin_search(params=SearchParams())
 
 
 def plugin_versions(*, plugin: Plugin) -> list[PluginVersion]:
