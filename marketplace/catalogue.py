@@ -7,7 +7,6 @@ listing, feature it. Each one is atomic, validates the rows and queues its side 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from aisquare_plugin_sdk.manifest import Version
 from aisquare_plugins.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from marketplace.cache import invalidate_catalogue_caches
 from marketplace.models import Plugin, PluginVersion, SearchEntry
 
 logger = logging.getLogger(__name__)
@@ -43,18 +43,8 @@ _MANIFEST_LISTING = {
 }
 
 
-def _optional(module: str, name: str):
-    """A function another engineer may not have written yet: call it when it exists."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
 def _invalidate_caches(plugin_id: str) -> None:
-    invalidate = _optional("marketplace.cache", "invalidate_catalogue_caches")
-    if invalidate is not None:
-        invalidate(plugin_id=plugin_id)
+    invalidate_catalogue_caches(plugin_id=plugin_id)
     if plugin_id is not None:  # the runtime's cached metadata and code of the plugin (issue 4, §Caching Strategy)
         import runtime.api as runtime_api  # at call time: runtime.api imports the catalogue's models
 
@@ -394,9 +384,9 @@ def plugin_version_publish(*, version: PluginVersion) -> PluginVersion:
             plugin.full_clean()
             plugin.save()
             if plugin.pricing_model != "free":
-                pricing_setup = _optional("revenue.api", "pricing_setup")
-                if pricing_setup is not None:
-                    pricing_setup(plugin=plugin)
+                from revenue import api as revenue_api  # at call time: revenue's selectors use marketplace.api
+
+                revenue_api.pricing_setup(plugin=plugin)
         search_entries_refresh(plugin_ids=[plugin.pk])
         plugin_id = plugin.pk
         transaction.on_commit(lambda: _invalidate_caches(plugin_id))

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 
 from aisquare_plugins.exceptions import NotFound
+from marketplace.cache import invalidate_catalogue_caches
 from marketplace.catalogue import search_entries_refresh
 from marketplace.models import Plugin
 
@@ -44,12 +45,4 @@ def plugin_ratings_set(*, plugin_id: str, ratings: dict, average: Decimal, count
     plugin.rating_count = count
     plugin.save(update_fields=["ratings", "rating_average", "rating_count", "updated_at"])
     search_entries_refresh(plugin_ids=[plugin_id])
-    transaction.on_commit(lambda: _forget_cached(plugin_id))
-
-
-def _forget_cached(plugin_id: str) -> None:
-    try:
-        from marketplace.cache import invalidate_catalogue_caches
-    except ImportError:  # the catalogue cache is another issue's work; nothing cached without it
-        return
-    invalidate_catalogue_caches(plugin_id=plugin_id)
+    transaction.on_commit(lambda: invalidate_catalogue_caches(plugin_id=plugin_id))

@@ -980,14 +980,10 @@ def payouts_send_due(*, now: datetime | None = None, batch_size: int = 500) -> d
 
 
 def _notify(payout: Payout, subject: str, body: str) -> None:
-    """The developer hears about a payout through developers.api.developer_notify when that app provides it."""
-    try:
-        from developers import api as developers_api
-    except ImportError:  # pragma: no cover - the app is always installed
-        return
-    notify = getattr(developers_api, "developer_notify", None)
-    if notify is not None:
-        notify(developer=payout.developer, subject=subject, body=body, link="/developer/revenue/")
+    """The developer hears about a payout in the portal and by e-mail."""
+    from developers import api as developers_api  # at call time, like the other apps' front doors here
+
+    developers_api.developer_notify(developer=payout.developer, subject=subject, body=body, link="/developer/revenue/")
 
 
 # --- schedules -----------------------------------------------------------------------------------------------------
