@@ -44,8 +44,14 @@ def _is_event_name(event: object) -> bool:
 
 
 def __getattr__(name: str) -> object:
-    if name == "EVENT_RE":  # the compiled pattern, for code that used it (compiled when asked for)
+    """The module's names that cost an import, built when asked for: EVENT_RE (compiled) and the LogSink type."""
+    if name == "EVENT_RE":
         return _re().compile(EVENT_PATTERN)
+    if name == "LogSink":
+        from collections.abc import Callable
+        from typing import Any
+
+        return Callable[[str, str, dict[str, Any]], None]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
