@@ -15,15 +15,16 @@ Usage: python3 -I -S -B boot.py CONFIG_JSON
 
 import _ctypes
 import _signal
-import os
+import posix  # the C half of `os`: the boot script needs nothing of `os`'s own (nor its stat, posixpath)
 import resource
 import sys
 
-# What a cold start (no spare ready) imports is what it pays for, ~1-3 ms a module family in the sandbox: this script
-# and the worker it serves stick to modules compiled into the interpreter or written in C (`_ctypes`, `_signal`,
-# `resource`, `_json` through aisquare_plugin_sdk.wire) and to the SDK's own small modules. Not `json` (it imports `re`,
-# `enum`, `functools`, `collections`), not `ctypes` (~2.5 ms of Python over `_ctypes`), not `signal` (`enum`), not
-# `typing`. docs/sandbox.md lists them with their cost; `python3 -X importtime` inside the sandbox shows them.
+# What a cold start (no spare ready) imports is what it pays for, ~0.3-9 ms a module family in the sandbox: this
+# script and the worker it serves stick to modules compiled into the interpreter or written in C (`posix`, `_ctypes`,
+# `_signal`, `resource`, `_json` through aisquare_plugin_sdk.wire) and to the SDK's own small modules. Not `json` (it
+# imports `re`, `enum`, `functools`, `collections`), not `ctypes` (~2.5 ms of Python over `_ctypes`), not `signal`
+# (`enum`), not `typing`, not even `os` (~0.5 ms with `stat` and `posixpath`; a plugin that needs it imports it).
+# docs/sandbox.md lists them with their cost; `python3 -X importtime` inside the sandbox shows them.
 
 LIB_DIR = "/sandbox/lib"  # the SDK, read-only, in both backends
 
@@ -192,7 +193,7 @@ FORBIDDEN_EVENTS = {
 
 
 def install_audit_hook(report):
-    own_pid = os.getpid()
+    own_pid = posix.getpid()
 
     def hook(event, args):
         reason = FORBIDDEN_EVENTS.get(event)
@@ -206,9 +207,17 @@ def install_audit_hook(report):
             reason = None if getattr(sock, "family", None) == AF_UNIX else "network"
         if reason:
             report(reason, f"{event} {str(args)[:200]}")
-            os._exit(70)
+            posix._exit(70)
 
     sys.addaudithook(hook)
+
+
+def _exists(path):
+    try:
+        posix.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def lazy_sdk_package(lib_dir):
@@ -216,15 +225,15 @@ def lazy_sdk_package(lib_dir):
     worker needs a few small modules, and a cold start should not pay for the rest. The package's own names load on
     first use, so a plugin's `from aisquare_plugin_sdk import Plugin` still works. A submodule's name is not one of
     them: `from aisquare_plugin_sdk import context` (the SDK's own modules do that) imports just the submodule."""
-    path = os.path.join(lib_dir, "aisquare_plugin_sdk")
+    path = f"{lib_dir}/aisquare_plugin_sdk"
     package = type(sys)("aisquare_plugin_sdk")  # types.ModuleType, without importing `types`
     package.__path__ = [path]
-    package.__file__ = os.path.join(path, "__init__.py")
+    package.__file__ = f"{path}/__init__.py"
     package.__package__ = "aisquare_plugin_sdk"
     loaded = []
 
     def __getattr__(name):  # noqa: N807 - a module-level __getattr__ (PEP 562)
-        if not loaded and not name.startswith("__") and not os.path.exists(os.path.join(path, f"{name}.py")):
+        if not loaded and not name.startswith("__") and not _exists(f"{path}/{name}.py"):
             loaded.append(True)
             with open(package.__file__, "rb") as handle:
                 code = compile(handle.read(), package.__file__, "exec")
@@ -246,7 +255,7 @@ def wait_for_assignment(proto_in, proto_out, limits, loads):
     line = proto_in.readline(int(limits["max_message_bytes"]) + 1)
     message = loads(line) if line.endswith(b"\n") else None
     if not isinstance(message, dict) or message.get("type") != "assign" or not isinstance(message.get("config"), dict):
-        os._exit(72)
+        posix._exit(72)
     return message["config"]
 
 
@@ -261,14 +270,14 @@ def main():
     limits = config["limits"]
     # The protocol pipes move to private fds; 0 and 1 become /dev/null and stderr, so a plugin's print() or
     # input() cannot forge or corrupt protocol messages by accident.
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
-    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)
+    proto_in = open(posix.dup(0), "rb", buffering=1 << 16)  # noqa: SIM115 - os.fdopen is this open()
+    proto_out = open(posix.dup(1), "wb", buffering=0)  # noqa: SIM115
+    devnull = posix.open("/dev/null", posix.O_RDONLY)
+    posix.dup2(devnull, 0)
+    posix.close(devnull)
+    posix.dup2(2, 1)
     sys.stdout = sys.stderr
-    sys.stdin = open(os.devnull)  # noqa: SIM115
+    sys.stdin = open("/dev/null")  # noqa: SIM115
 
     def report(reason, detail):
         try:
@@ -284,19 +293,19 @@ def main():
         load_seccomp()
     except Exception as exc:  # noqa: BLE001
         proto_out.write((dumps({"type": "fatal", "message": f"sandbox set-up failed: {exc}"}) + "\n").encode())
-        os._exit(71)
+        posix._exit(71)
 
     if config.get("spare"):
         config = wait_for_assignment(proto_in, proto_out, limits, loads)
         limits = config["limits"]
         set_rlimits(limits)
     sys.path.insert(0, config.get("code_dir", "/plugin"))
-    os.chdir(config.get("data_dir", "/data"))
+    posix.chdir(config.get("data_dir", "/data"))
     from aisquare_plugin_sdk.worker import serve
 
     code = serve(proto_in, proto_out, main=config["main"], info=config.get("info", {}),
                  max_message_bytes=int(limits["max_message_bytes"]))
-    os._exit(code)
+    posix._exit(code)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from runtime.sandbox.pool import WorkerPool, get_backend
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
 
 # Each costs a cold start ~1-8 ms in the sandbox; a plugin that imports one pays for it itself.
-EXPENSIVE = ("json", "re", "enum", "functools", "collections", "typing", "ctypes", "signal", "types", "importlib",
+EXPENSIVE = ("os", "json", "re", "enum", "functools", "collections", "typing", "ctypes", "signal", "types", "importlib",
              "warnings", "base64", "traceback", "dataclasses", "threading")
 
 SOURCE = f'''
