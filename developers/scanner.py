@@ -74,6 +74,8 @@ DANGEROUS_MODULES = {
     "signal": "interferes with the host process",
     "resource": "changes process limits",
     "sys.modules": "patches the module table",
+    # bandit's B615 (ruff has no port of it): a model download; plugins run without a network, and ship their data.
+    "huggingface_hub": "downloads models from the network",
 }
 DANGEROUS_CALLS = {
     "os.system": "runs a shell command",
@@ -101,6 +103,7 @@ DANGEROUS_CALLS = {
     "sys.settrace": "hooks the interpreter",
     "sys.setprofile": "hooks the interpreter",
     "shutil.rmtree": "deletes directory trees",
+    "torch.load": "unpickles arbitrary objects",  # bandit's B614 (ruff has no port of it)
 }
 DANGEROUS_CALL_PREFIXES = {"os.exec": "replaces the process", "os.spawn": "starts processes",
                            "os.posix_spawn": "starts processes"}

@@ -102,6 +102,9 @@ def test_a_typosquatted_name_is_rejected(tmp_path):
     ("\uff45\uff56\uff41\uff4c(input())\n", "dangerous-call"),  # fullwidth "eval": Python reads it as eval
     ("import sys\nsys.modules['os'].system('id')\n", "dangerous-import"),
     ("from builtins import *\n", "dangerous-import"),
+    # bandit's B614 and B615, which ruff does not port: our own rules.
+    ("import torch as t\nmodel = t.load('model.pt')\n", "dangerous-call"),
+    ("from huggingface_hub import hf_hub_download\n", "dangerous-import"),
 ])
 def test_dangerous_code(tmp_path, source, rule):
     code, report = scan_file(tmp_path, build(GOOD_SOURCE + "\n" + source), "--no-bandit")
