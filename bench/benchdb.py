@@ -5,16 +5,19 @@ import sys
 from urllib.parse import urlsplit, urlunsplit
 
 
-def fresh_database(name: str, *, script: str) -> str:
-    """Drop and create database `name` next to DATABASE_URL's (only the benchmark uses it); return its URL."""
+def database(name: str, *, script: str, fresh: bool = False) -> str:
+    """The URL of benchmark database `name` next to DATABASE_URL's (only the benchmark uses it): created if missing,
+    or dropped and created anew when `fresh`."""
     import psycopg
 
-    parts = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aisquare"))
+    parts = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
     if not parts.scheme.startswith("postgres"):
         sys.exit(f"{script} needs PostgreSQL: set DATABASE_URL=postgres://...")
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if fresh or not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 

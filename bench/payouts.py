@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdb import fresh_database, setup_django  # noqa: E402
+from benchdb import database, setup_django  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_PAYOUTS_DB", "aisquare_bench_payouts")
 
@@ -177,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"load average before: {load_average()}")
-    setup_django(fresh_database(BENCH_DB, script="bench/payouts.py"))
+    setup_django(database(BENCH_DB, script="bench/payouts.py", fresh=True))
 
     from django.conf import settings
     from django.db import connection, transaction

@@ -25,10 +25,14 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdb import database  # noqa: E402
+
+from tests.runtime.packages import build_package  # noqa: E402
+
 BENCH_DB = "aisquare_bench_pluginapi"
 
 PLUGIN_SOURCE = '''
@@ -49,20 +53,7 @@ def hammer(n):
 '''
 
 
-def bench_url() -> str:
-    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
-    if not base.scheme.startswith("postgres"):
-        sys.exit("bench/plugin_api.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit((base.scheme, base.netloc, f"/{BENCH_DB}", "", ""))
-
-
 def setup(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     os.environ["DATABASE_URL"] = url
     os.environ.pop("TEST_DATABASE_NAME", None)
     os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/7")
@@ -74,18 +65,6 @@ def setup(url: str) -> None:
     import django
 
     django.setup()
-
-
-def package_bytes(plugin_id: str) -> bytes:
-    manifest = {"id": plugin_id, "name": plugin_id, "version": "1.0.0", "description": "bench",
-                "author": {"name": "bench"}, "category": "productivity", "minPlatformVersion": "2.0.0",
-                "permissions": [{"scope": "assessments:read", "reason": "events"},
-                                {"scope": "content:read", "reason": "find"}]}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("plugin.json", json.dumps(manifest))
-        zf.writestr("plugin.py", PLUGIN_SOURCE)
-    return buffer.getvalue()
 
 
 def world(n_installations: int):
@@ -112,7 +91,8 @@ def world(n_installations: int):
     installations = []
     for i in range(n_installations):
         plugin_id = f"bench-{tag}-{i}"
-        data = package_bytes(plugin_id)
+        data = build_package(PLUGIN_SOURCE, plugin_id=plugin_id, permissions=[
+            {"scope": "assessments:read", "reason": "events"}, {"scope": "content:read", "reason": "find"}])
         plugin = Plugin.objects.create(id=plugin_id, developer=developer, name=plugin_id, category="productivity")
         version = PluginVersion.objects.create(
             plugin=plugin, version="1.0.0", version_major=1, package=ContentFile(data, name=f"{plugin_id}.zip"),
@@ -208,7 +188,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--installations", type=int, default=100)
     args = parser.parse_args()
-    setup(bench_url())
+    setup(database(BENCH_DB, script="bench/plugin_api.py"))
     plugin_api_section(calls=args.calls, rounds=args.rounds, installations=args.installations)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdb import fresh_database, setup_django  # noqa: E402
+from benchdb import database, setup_django  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_ROLLUP_DB", "aisquare_bench_rollup")
 PLUGINS, VERSIONS, DAYS = 1000, ("1.0.0", "1.1.0", "2.0.0"), 3
@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    setup_django(fresh_database(BENCH_DB, script="bench/rollup.py"))
+    setup_django(database(BENCH_DB, script="bench/rollup.py", fresh=True))
 
     from django.db import connection
 

@@ -34,10 +34,14 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdb import database  # noqa: E402
+
+from tests.runtime.packages import build_package  # noqa: E402
+
 BENCH_DB = "aisquare_bench_sandbox"
 
 PLUGIN_SOURCE = '''
@@ -76,20 +80,7 @@ while True:
 '''
 
 
-def bench_url() -> str:
-    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
-    if not base.scheme.startswith("postgres"):
-        sys.exit("bench/sandbox.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit((base.scheme, base.netloc, f"/{BENCH_DB}", "", ""))
-
-
 def setup(url: str, workdir: Path) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     os.environ["DATABASE_URL"] = url
     os.environ.pop("TEST_DATABASE_NAME", None)
     os.environ["CACHE_URL"] = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/8")
@@ -107,16 +98,6 @@ def setup(url: str, workdir: Path) -> None:
         call_command("migrate", app, verbosity=0)
 
 
-def package_bytes(plugin_id: str) -> bytes:
-    manifest = {"id": plugin_id, "name": plugin_id, "version": "1.0.0", "description": "bench",
-                "author": {"name": "bench"}, "category": "productivity", "minPlatformVersion": "2.0.0"}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("plugin.json", json.dumps(manifest))
-        zf.writestr("plugin.py", PLUGIN_SOURCE)
-    return buffer.getvalue()
-
-
 def installation():
     """One active installation, provisioned through the real services (package unpacked and precompiled)."""
     from django.core.files.base import ContentFile
@@ -130,7 +111,7 @@ def installation():
     user = User.objects.create(username=f"bench-{tag}", email=f"b{tag}@bench.test")
     developer = Developer.objects.create(user=user, company_name=f"Bench {tag}")
     plugin_id = f"bench-sandbox-{tag}"
-    data = package_bytes(plugin_id)
+    data = build_package(PLUGIN_SOURCE, plugin_id=plugin_id)
     plugin = Plugin.objects.create(id=plugin_id, developer=developer, name=plugin_id, category="productivity")
     version = PluginVersion.objects.create(
         plugin=plugin, version="1.0.0", version_major=1, package=ContentFile(data, name=f"{plugin_id}.zip"),
@@ -260,7 +241,7 @@ def main() -> None:
         sys.exit("bench/sandbox.py needs bubblewrap (apt-get install bubblewrap)")
     workdir = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
     try:
-        setup(bench_url(), workdir)
+        setup(database(BENCH_DB, script="bench/sandbox.py"), workdir)
         from django.conf import settings
 
         settings.SANDBOX_LIMITS = {**settings.SANDBOX_LIMITS, "api_calls_per_minute": 10**9,

@@ -23,10 +23,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdb import database  # noqa: E402
+
 BENCH_DB = "aisquare_bench"
 
 WORDS = (  # noqa: SIM905 (a sentence is easier to read and extend than 250 quoted words)
@@ -48,22 +50,6 @@ CATEGORIES = ("assessment", "content", "analytics", "integration", "ui_theme", "
               "productivity", "communication", "gamification")
 PRICING = (("free", Decimal("0")),) * 6 + (("one_time", Decimal("9.99")), ("subscription", Decimal("4.00")),
                                            ("usage_based", Decimal("0.01")))
-
-
-def bench_url() -> str:
-    base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/aisquare")
-    if not base.scheme.startswith("postgres"):
-        sys.exit("bench/search.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit((base.scheme, base.netloc, f"/{BENCH_DB}", "", ""))
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def setup_django(url: str) -> None:
@@ -256,9 +242,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
-    url = bench_url()
-    ensure_database(url)
-    setup_django(url)
+    setup_django(database(BENCH_DB, script="bench/search.py"))
     seed(args.plugins, args.reseed)
     run(args.runs)
 
