@@ -15,22 +15,11 @@ from typing import Any
 
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+# The events host services emit. Plugins subscribe to these names (spec: `context.events.on('assessment:submitted')`);
+# the list is the SDK's, which the CLI and the mock platform share without the server.
+from aisquare_plugin_sdk.platform_events import PLATFORM_EVENTS
 
-# The events host services emit. Plugins subscribe to these names (spec: `context.events.on('assessment:submitted')`).
-PLATFORM_EVENTS = (
-    "content:created",
-    "content:updated",
-    "content:deleted",
-    "user:enrolled",
-    "user:updated",
-    "assessment:created",
-    "assessment:submitted",
-    "assessment:graded",
-    "analytics:tracked",
-    "notification:sent",
-    "channel:created",
-)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

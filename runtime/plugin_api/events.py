@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aisquare_plugin_sdk.platform_events import is_reserved, scope_for_event
 from host import api as host
 from runtime.models import Installation
 from runtime.plugin_api.gateway import APIRefusal, CallContext, PermissionRefused, host_function, require
@@ -36,28 +37,10 @@ RETRY_BASE_SECONDS = 10
 RETRY_MAX_SECONDS = 600
 DELIVERY_LOCK_SECONDS = 100  # longer than runtime.deliver_event's hard time limit (90 s)
 
-# The scope that receiving a platform event needs: its payload is data of that area.
-EVENT_SCOPES = {
-    "content": "content:read",
-    "user": "users:read",
-    "assessment": "assessments:read",
-    "analytics": "analytics:read",
-    "notification": "system:notifications",
-    "channel": "users:message",
-}
-
-
-def scope_for_event(event: str) -> str | None:
-    if event in host.PLATFORM_EVENTS:
-        return EVENT_SCOPES[event.split(":", 1)[0]]
-    return None
-
-
 def _check_event_name(ctx: CallContext, event: str) -> None:
     if not EVENT_RE.match(event) or len(event) > 150:
         raise APIRefusal("invalid", f"{event[:64]!r} is not an event name such as assessment:submitted.")
-    prefix = event.split(":", 1)[0]
-    if event not in host.PLATFORM_EVENTS and prefix in EVENT_SCOPES:
+    if is_reserved(event):
         known = ", ".join(host.PLATFORM_EVENTS)
         raise APIRefusal("invalid", f"{event[:64]!r} is not a platform event; known: {known}.")
 

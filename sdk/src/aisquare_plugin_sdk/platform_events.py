@@ -1,6 +1,6 @@
 """The platform events a plugin can subscribe to, and the scope receiving each needs (its payload is data of that
-area). Mirrors host.events.PLATFORM_EVENTS and runtime.plugin_api.events.EVENT_SCOPES, for the CLI and the mock
-platform, which run without the server. Standard library only."""
+area). The one definition: the server's host events and Plugin API use it, and so do the CLI and the mock platform,
+which run without the server. Standard library only."""
 
 from __future__ import annotations
 
