@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 
+from aisquare_plugins.admin import ReadOnlyAdmin
 from aisquare_plugins.exceptions import ServiceError
 from developers import selectors, services
 from developers.models import BlockedHash, Developer, DeveloperNotice, DeveloperToken, ReviewAudit, Submission
@@ -193,20 +194,11 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewAudit)
-class ReviewAuditAdmin(admin.ModelAdmin):
+class ReviewAuditAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor", "action", "plugin_id", "version", "reason"]
     list_filter = ["action"]
     search_fields = ["plugin_id", "reason", "actor__username"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BlockedHashForm(forms.ModelForm):

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from aisquare_plugins.admin import ReadOnlyAdmin
 from aisquare_plugins.exceptions import ServiceError
 from revenue import selectors, services
 from revenue.models import (
@@ -15,17 +16,6 @@ from revenue.models import (
     Subscription,
     UsageInvoice,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RevenueEntry)

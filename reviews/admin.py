@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, Q
 
+from aisquare_plugins.admin import ReadOnlyAdmin
 from aisquare_plugins.exceptions import ServiceError
 from reviews import services
 from reviews.models import DeveloperReply, Flag, FlaggedReview, ModerationAction, Review
@@ -136,19 +137,10 @@ class FlaggedReviewAdmin(ReviewAdmin):
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
+class ModerationActionAdmin(ReadOnlyAdmin):
     """The audit of moderation: read-only."""
 
     list_display = ["created_at", "action", "review", "moderator", "reason"]
     list_filter = ["action"]
     search_fields = ["review__title", "moderator__username", "reason"]
     list_select_related = ["review", "moderator"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

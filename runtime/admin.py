@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from aisquare_plugins.admin import ReadOnlyAdmin
 from runtime.models import Installation, PluginUsage
 from runtime.plugin_api.admission import installation_changed
 
@@ -53,7 +54,7 @@ from runtime.analytics.models import PluginDailyStats  # noqa: E402
 
 
 @admin.register(PluginDailyStats)
-class PluginDailyStatsAdmin(admin.ModelAdmin):
+class PluginDailyStatsAdmin(ReadOnlyAdmin):
     """Read-only daily figures, under a platform overview of the last 7 days: top plugins, error spikes, resource
     hogs (linked from the admin index as "Plugin daily figures (platform overview)")."""
 
@@ -64,15 +65,6 @@ class PluginDailyStatsAdmin(admin.ModelAdmin):
     search_fields = ["plugin_id", "version"]
     date_hierarchy = "day"
     readonly_fields = [f.name for f in PluginDailyStats._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "overview": analytics_selectors.platform_overview(days=7)}
