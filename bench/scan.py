@@ -77,16 +77,21 @@ def python_module(rng: random.Random, target_bytes: int, *, reflective: bool = F
     return "".join(parts)
 
 
+def _write_skeleton(zf: zipfile.ZipFile) -> None:
+    """What every bench package has besides its modules: manifest, main module, icon, README, a test (5 entries)."""
+    zf.writestr("plugin.json", json.dumps(manifest("bench-plugin", permissions=[
+        {"scope": "ai:use", "reason": "Analyse text."}])))
+    zf.writestr("plugin.py", "def init(context):\n    return context\n")
+    zf.writestr("icon.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    zf.writestr("README.md", "# Bench\n")
+    zf.writestr("tests/test_plugin.py", "def test_ok():\n    assert True\n")
+
+
 def _write(files: int, per_file: int, seed: int) -> bytes:
     rng = random.Random(seed)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("plugin.json", json.dumps(manifest("bench-plugin", permissions=[
-            {"scope": "ai:use", "reason": "Analyse text."}])))
-        zf.writestr("plugin.py", "def init(context):\n    return context\n")
-        zf.writestr("icon.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-        zf.writestr("README.md", "# Bench\n")
-        zf.writestr("tests/test_plugin.py", "def test_ok():\n    assert True\n")
+        _write_skeleton(zf)
         for i in range(files - 5):
             # One module in five uses getattr/open: those go through the full AST analysis.
             zf.writestr(f"pkg/mod_{i:03d}.py", python_module(rng, per_file, reflective=i % 5 == 0))
@@ -100,12 +105,7 @@ def real_package(files: int, source_dir: str) -> bytes:
     step = max(1, len(sources) // (files - 5))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("plugin.json", json.dumps(manifest("bench-plugin", permissions=[
-            {"scope": "ai:use", "reason": "Analyse text."}])))
-        zf.writestr("plugin.py", "def init(context):\n    return context\n")
-        zf.writestr("icon.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-        zf.writestr("README.md", "# Bench\n")
-        zf.writestr("tests/test_plugin.py", "def test_ok():\n    assert True\n")
+        _write_skeleton(zf)
         for i, path in enumerate(sources[::step][:files - 5]):
             zf.writestr(f"pkg/{i:03d}_{path.name}", path.read_bytes())
     return buffer.getvalue()
