@@ -26,6 +26,17 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available on this machine")
 
 
+@pytest.fixture
+def sandbox():
+    """The bubblewrap sandbox, with a fresh worker pool before and after the test."""
+    require(shutil.which("bwrap") is not None, "bubblewrap (apt-get install bubblewrap)")
+    from runtime.sandbox.pool import reset_pool
+
+    reset_pool()
+    yield
+    reset_pool()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium: no browser download is possible on these machines."""

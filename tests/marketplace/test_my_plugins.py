@@ -1,29 +1,17 @@
 """My plugins and the dashboard, with plugin code running in the real sandbox: install from the marketplace,
 activate, see the widget, update, roll back, deactivate, uninstall; and nobody acts on another's installation."""
 
-import shutil
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import require
 from runtime.models import Installation
 from tests.factories import PluginFactory, UserFactory
 from tests.marketplace.packaged import packaged_version
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sandbox]
-
-
-@pytest.fixture
-def sandbox():
-    require(shutil.which("bwrap") is not None, "bubblewrap (apt-get install bubblewrap)")
-    from runtime.sandbox.pool import reset_pool
-
-    reset_pool()
-    yield
-    reset_pool()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from host import services as host_services
 from runtime import services
 from runtime.api import installation_scopes_set
 from runtime.models import PluginStorageItem, PluginUsage
-from tests.pluginapi.test_sandbox import _install, _version, sandbox  # noqa: F401 - the sandbox fixture
+from tests.pluginapi.test_sandbox import _install, _version
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("sandbox")]
 

@@ -3,14 +3,12 @@ as typed errors it can catch, revocation bites on the next call, widgets are san
 reaches two plugins when one of them crashes (through the real Celery worker)."""
 
 import hashlib
-import shutil
 import time
 
 import pytest
 from django.core.files.base import ContentFile
 from django.test import TestCase
 
-from conftest import require
 from host import services as host_services
 from host.models import Content
 from runtime import services
@@ -18,7 +16,6 @@ from runtime.api import installation_scopes_set
 from runtime.models import PluginStorageItem, PluginUsage
 from runtime.package import read_package
 from runtime.plugin_api.models import EventDelivery, UIExtension
-from runtime.sandbox.pool import reset_pool
 from tests.factories import PluginFactory, PluginVersionFactory
 from tests.runtime.packages import build_package
 
@@ -91,14 +88,6 @@ def init(ctx):
 def on_submitted(data):
     raise RuntimeError("this handler always crashes")
 '''
-
-
-@pytest.fixture
-def sandbox():
-    require(shutil.which("bwrap") is not None, "bubblewrap (apt-get install bubblewrap)")
-    reset_pool()
-    yield
-    reset_pool()
 
 
 def _version(source, plugin_id, scopes, *, optional=()):

@@ -1,17 +1,14 @@
-"""Fixtures of the runtime tests: real packages in the catalogue, installations driven through the services, and
-the real bubblewrap sandbox (skipped on a laptop without it, required in CI)."""
+"""Fixtures of the runtime tests: real packages in the catalogue and installations driven through the services, in
+the real bubblewrap sandbox (the project-wide `sandbox` fixture: skipped on a laptop without it, required in CI)."""
 
 import hashlib
-import shutil
 
 import pytest
 from django.core.files.base import ContentFile
 from django.test import TestCase
 
-from conftest import require
 from runtime import services
 from runtime.package import read_package
-from runtime.sandbox.pool import reset_pool
 from runtime.sandbox.volumes import unmount_all_under
 from tests.factories import PluginFactory, PluginVersionFactory, UserFactory
 from tests.runtime.packages import BENIGN_SOURCE, build_package
@@ -33,14 +30,6 @@ def pytest_terminal_summary(terminalreporter):
 def _unmount_data_volumes(settings):
     yield
     unmount_all_under(settings.PLUGIN_ROOT)
-
-
-@pytest.fixture
-def sandbox():
-    require(shutil.which("bwrap") is not None, "bubblewrap (apt-get install bubblewrap)")
-    reset_pool()
-    yield
-    reset_pool()
 
 
 @pytest.fixture
